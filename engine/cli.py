@@ -1,0 +1,217 @@
+"""`ttsd` command line: serve, say, status, stop, voices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import wave
+from pathlib import Path
+
+from models import paths
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_DAEMON = 3
+
+
+def write_wav(path: Path, pcm: bytes, sample_rate: int) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm)
+
+
+def add_endpoint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", help="daemon endpoint (default: $TTSD_ENDPOINT or "
+                        "ipc://$XDG_RUNTIME_DIR/ttsd/ttsd.sock)")
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="voice data directory (default: $TTSD_DATA_DIR, "
+                        "XDG data dir, or /var/lib/ttsd with --system)")
+    parser.add_argument("--system", action="store_true", help="use the system service's directories")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ttsd", description="Text-to-speech daemon with neural voices.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the daemon in the foreground")
+    add_endpoint(serve)
+    add_data_dir(serve)
+    serve.add_argument("--runtime-dir", type=Path, help="sockets and lock (default: $XDG_RUNTIME_DIR/ttsd, "
+                       "/run/ttsd with --system)")
+    serve.add_argument("--voice", help="default voice")
+    serve.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per stage")
+
+    say = commands.add_parser("say", help="speak text through the daemon")
+    add_endpoint(say)
+    say.add_argument("text", help="text to speak ('-' reads standard input)")
+    say.add_argument("--voice", help="voice name (default: the daemon's default voice)")
+    say.add_argument("--rate", type=float, help="speed multiplier, 0.25..4 (default 1)")
+    say.add_argument("--volume", type=float, help="volume multiplier, 0..2 (default 1)")
+    target = say.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write a 16-bit mono WAV file")
+    target.add_argument("--raw", action="store_true", help="write raw s16le PCM to standard output as it arrives")
+    say.add_argument("--stats", action="store_true", help="print timings as one JSON object on stderr "
+                     "(stdout when --out is used)")
+
+    status = commands.add_parser("status", help="daemon, workers and voices as JSON")
+    add_endpoint(status)
+    status.add_argument("--wait", type=float, default=0.0, help="wait up to SECONDS for the daemon to be ready")
+
+    stop = commands.add_parser("stop", help="cancel this client's requests")
+    add_endpoint(stop)
+
+    voices = commands.add_parser("voices", help="list or install voices")
+    voice_commands = voices.add_subparsers(dest="voices_command", required=True, metavar="ACTION")
+    listing = voice_commands.add_parser("list", help="installed and installable voices")
+    add_data_dir(listing)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    install = voice_commands.add_parser("install", help="download, verify and install a voice")
+    add_data_dir(install)
+    install.add_argument("names", nargs="+", help="voice names (see `ttsd voices list`)")
+
+    bench = commands.add_parser("bench", help="measure ttsd against upstream piper-tts")
+    add_endpoint(bench)
+    add_data_dir(bench)
+    bench.add_argument("--sentences", type=int, default=10)
+    return parser
+
+
+def resolve_data_dir(args) -> Path:
+    return args.data_dir or paths.data_dir(system=args.system)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+
+
+def cmd_serve(args) -> int:
+    from engine.config import DaemonConfig
+    from engine.supervisor import serve
+
+    runtime = args.runtime_dir or paths.runtime_dir(system=args.system)
+    config = DaemonConfig(
+        runtime_dir=runtime,
+        data_dir=resolve_data_dir(args),
+        endpoint=args.endpoint or (os.environ.get("TTSD_ENDPOINT") or f"ipc://{runtime / 'ttsd.sock'}"),
+        system=args.system,
+        default_voice=args.voice,
+        onnx_threads=args.threads,
+    )
+    return serve(config)
+
+
+def client_for(args):
+    from ipc.client import Client
+
+    return Client(args.endpoint)
+
+
+def fail(text: str, code: int = EXIT_FAILED) -> int:
+    print(f"ttsd: {text}", file=sys.stderr)
+    return code
+
+
+def cmd_say(args) -> int:
+    from ipc.client import DaemonUnavailable, RequestFailed
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    raw_out = sys.stdout.buffer if args.raw else None
+
+    def on_chunk(pcm: bytes, _rate: int) -> None:
+        if raw_out is not None:
+            raw_out.write(pcm)
+            raw_out.flush()
+
+    try:
+        with client_for(args) as client:
+            result = client.synthesize(text, voice=args.voice, rate=args.rate, volume=args.volume,
+                                       on_chunk=on_chunk)
+    except DaemonUnavailable as error:
+        return fail(str(error), EXIT_NO_DAEMON)
+    except RequestFailed as error:
+        return fail(f"{error.reason} (errno {error.errno})")
+    if args.out:
+        write_wav(args.out, result.pcm, result.sample_rate)
+    if args.stats:
+        stream = sys.stderr if args.raw else sys.stdout
+        print(json.dumps(result.stats()), file=stream, flush=True)
+    return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from ipc.client import DaemonUnavailable
+
+    try:
+        with client_for(args) as client:
+            status = client.wait_ready(args.wait) if args.wait else client.status()
+    except DaemonUnavailable as error:
+        return fail(str(error), EXIT_NO_DAEMON)
+    status.pop("status", None)
+    status.pop("id", None)
+    print(json.dumps(status, indent=1))
+    return EXIT_OK
+
+
+def cmd_stop(args) -> int:
+    from ipc.client import DaemonUnavailable
+
+    try:
+        with client_for(args) as client:
+            cancelled = client.stop()
+    except DaemonUnavailable as error:
+        return fail(str(error), EXIT_NO_DAEMON)
+    print(json.dumps({"cancelled": cancelled}))
+    return EXIT_OK
+
+
+def cmd_voices(args) -> int:
+    from models.install import install_voice, voice_listing
+    from models.manifest import ManifestError
+    from models.fetch import FetchError
+
+    data_dir = resolve_data_dir(args)
+    if args.voices_command == "list":
+        rows = voice_listing(data_dir)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            for row in rows:
+                mark = "installed" if row["installed"] else "available"
+                default = " (default)" if row["default"] else ""
+                print(f"{row['name']:24} {row['language']:8} {mark:10} licence: {row['licence']} - "
+                      f"{row['licence_note']}{default}")
+        return EXIT_OK
+    cache = paths.cache_dir(system=args.system)
+    for name in args.names:
+        try:
+            install_voice(name, data_dir, cache, log=lambda text: print(text, file=sys.stderr))
+        except (ManifestError, FetchError) as error:
+            return fail(str(error))
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    from engine.bench import run_bench
+
+    return run_bench(args)
+
+
+COMMANDS = {"serve": cmd_serve, "say": cmd_say, "status": cmd_status, "stop": cmd_stop,
+            "voices": cmd_voices, "bench": cmd_bench}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Jobs the supervisor is working on, in arrival order, and the dispatch order over them."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+from ipc import messages
+
+
+@dataclass
+class Job:
+    id: int
+    request_id: str
+    envelope: list[bytes]        # ZeroMQ routing frames of the client that asked
+    text: str
+    voice: int
+    voice_name: str
+    length_scale: float
+    noise_scale: float
+    noise_w: float
+    gain: float
+    sample_rate: int = 22050
+    created: float = field(default_factory=time.monotonic)
+    sent_to_frontend: bool = False
+    clauses: list[list[int]] = field(default_factory=list)
+    phonemized: bool = False
+    dispatched: int = 0
+    end_sent: bool = False
+    frames: int = 0
+
+
+class JobTable:
+    """Active jobs by id. Dispatch is first come, first served at clause granularity."""
+
+    def __init__(self):
+        self._jobs: dict[int, Job] = {}
+        self._ids = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def add(self, envelope: list[bytes], request: messages.Speak, voice: int, manifest, defaults) -> Job:
+        rate = request.rate if request.rate is not None else defaults.default_rate
+        volume = request.volume if request.volume is not None else defaults.default_volume
+        job = Job(id=next(self._ids), request_id=request.id, envelope=envelope, text=request.text,
+                  voice=voice, voice_name=manifest.name, length_scale=manifest.length_scale / rate,
+                  noise_scale=manifest.noise_scale, noise_w=manifest.noise_w,
+                  gain=defaults.output_gain * volume, sample_rate=manifest.sample_rate)
+        self._jobs[job.id] = job
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def remove(self, job_id: int) -> None:
+        self._jobs.pop(job_id, None)
+
+    def all(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def active_ids(self) -> list[int]:
+        return list(self._jobs)
+
+    def waiting_for_frontend(self) -> list[Job]:
+        return [job for job in self._jobs.values() if not job.sent_to_frontend]
+
+    def next_with_clause(self) -> Job | None:
+        for job in self._jobs.values():
+            if job.dispatched < len(job.clauses):
+                return job
+        return None

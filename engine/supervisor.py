@@ -1,0 +1,513 @@
+"""The supervisor (circus's arbiter): owns the client socket, the jobs, the workers and the rings.
+
+One loop that never blocks: poll the client and worker sockets with the heartbeat interval as
+timeout, handle what arrived, then reconcile on a tick (restart dead or hung workers with
+exponential backoff, send heartbeats, dispatch queued work).
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from engine import notify
+from engine.config import WORKER_NAMES, DaemonConfig, VoiceRef, WorkerConfig
+from engine.jobs import Job, JobTable
+from ipc import messages
+from ipc.ring import Ring, unlink_segments_with_prefix
+from models.install import english_g2p_data_dir, installed_voices
+from models.manifest import Manifest
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 32.0
+STABLE_AFTER = 60.0             # a worker up this long gets its backoff reset
+SHUTDOWN_GRACE = 3.0
+MAX_ACOUSTIC_IN_FLIGHT = 2      # clauses queued at the acoustic stage: keeps it busy, keeps cancel quick
+CLIENT_SNDHWM = 100_000         # PCM chunks buffered for a slow client before ZeroMQ drops
+
+
+class StartupError(RuntimeError):
+    """The daemon cannot start (another instance runs, no voices, bad directories)."""
+
+
+@dataclass
+class WorkerProcess:
+    """One stage's OS process and what the supervisor knows about it."""
+    name: str
+    config_path: Path
+    process: subprocess.Popen | None = None
+    state: str = "stopped"          # starting, ready, backoff, stopped
+    restarts: int = 0
+    started_at: float = 0.0
+    last_seen: float = 0.0
+    backoff: float = BACKOFF_START
+    next_start: float = 0.0
+    voices: list[str] = field(default_factory=list)
+    failed_voices: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None
+
+
+class Supervisor:
+    def __init__(self, config: DaemonConfig):
+        self.config = config
+        self.context = zmq.Context()
+        self.voices: list[VoiceRef] = []
+        self.manifests: dict[str, Manifest] = {}
+        self.workers: dict[str, WorkerProcess] = {}
+        self.rings: list[Ring] = []
+        self.jobs = JobTable()
+        self.acoustic_in_flight: list[tuple[int, int]] = []
+        self.stopping = False
+        self.ready_announced = False
+        self.lock_handle = None
+        self.clients: zmq.Socket | None = None
+        self.control: zmq.Socket | None = None
+        self.started_at = time.time()
+
+    # ---- start and stop -------------------------------------------------------------------
+
+    def start(self) -> None:
+        runtime = self.config.runtime_dir
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.config.system:
+            os.chmod(runtime, 0o700)
+        self._take_lock()
+        for stale in unlink_segments_with_prefix(self.config.segment_prefix):
+            print(f"ttsd: removed stale shared-memory segment {stale} of a previous run", file=sys.stderr)
+        installed = installed_voices(self.config.data_dir)
+        self.voices = [VoiceRef(name=v.name, path=str(v.path)) for v in installed]
+        self.manifests = {v.name: v.manifest for v in installed}
+        if not self.voices:
+            raise StartupError(f"no voices installed in {self.config.data_dir}; "
+                               "run `ttsd voices install en_US-joe-medium` first")
+        prefix = self.config.segment_prefix
+        frames = Ring.create(prefix + "frames", self.config.frames_ring_bytes)
+        pcm = Ring.create(prefix + "pcm", self.config.pcm_ring_bytes)
+        self.rings = [frames, pcm]
+        self.control = self._bind(zmq.ROUTER, self.config.control_endpoint)
+        self.control.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.clients = self._bind(zmq.ROUTER, self.config.endpoint)
+        self.clients.setsockopt(zmq.SNDHWM, CLIENT_SNDHWM)
+        self._restrict_socket(self.config.endpoint)
+        self._restrict_socket(self.config.control_endpoint)
+        stages = {"frontend": ("", ""), "acoustic": ("", "vocoder"), "vocoder": ("vocoder", "sink"),
+                  "sink": ("sink", "")}
+        for name in WORKER_NAMES:
+            own, following = stages[name]
+            worker_config = WorkerConfig(
+                name=name,
+                control_endpoint=self.config.control_endpoint,
+                bell_endpoint=self.config.bell_endpoint(own) if own else "",
+                next_bell_endpoint=self.config.bell_endpoint(following) if following else "",
+                frames_ring=frames.name,
+                pcm_ring=pcm.name,
+                voices=self.voices,
+                g2p_data_dir=str(english_g2p_data_dir(self.config.data_dir)),
+                onnx_threads=self.config.onnx_threads,
+                output_gain=self.config.output_gain,
+                heartbeat_interval=self.config.heartbeat_interval,
+                supervisor_timeout=max(10.0, 5 * self.config.heartbeat_interval),
+            )
+            path = runtime / f"{name}.json"
+            worker_config.save(path)
+            self.workers[name] = WorkerProcess(name=name, config_path=path)
+        for worker in self.workers.values():
+            self._spawn(worker)
+        notify.send("STATUS=loading voices")
+
+    def _take_lock(self) -> None:
+        path = self.config.runtime_dir / "ttsd.lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip() or "unknown"
+            handle.close()
+            raise StartupError(f"another ttsd (pid {other}) is running with runtime dir {self.config.runtime_dir}; "
+                               "stop it or pass a different --runtime-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.lock_handle = handle
+
+    def _bind(self, kind: int, endpoint: str) -> zmq.Socket:
+        if endpoint.startswith("ipc://"):
+            Path(endpoint[len("ipc://"):]).unlink(missing_ok=True)
+        socket = self.context.socket(kind)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.bind(endpoint)
+        return socket
+
+    def _restrict_socket(self, endpoint: str) -> None:
+        if endpoint.startswith("ipc://"):
+            os.chmod(endpoint[len("ipc://"):], 0o660)
+
+    def shutdown(self) -> None:
+        """Stop the workers, then remove every segment and socket we created."""
+        if self.lock_handle is None:  # we never owned the runtime dir: touch nothing in it
+            self.context.term()
+            return
+        notify.send("STOPPING=1")
+        for worker in self.workers.values():
+            self._send_worker(worker.name, messages.Shutdown(reason="daemon stopping"))
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        for worker in self.workers.values():
+            if worker.process is None:
+                continue
+            try:
+                worker.process.wait(timeout=max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        for ring in self.rings:
+            ring.close()
+            ring.unlink()
+        unlink_segments_with_prefix(self.config.segment_prefix)
+        for socket in (self.clients, self.control):
+            if socket is not None:
+                socket.close(0)
+        self.context.term()
+        for endpoint in [self.config.endpoint, self.config.control_endpoint] + \
+                [self.config.bell_endpoint(n) for n in ("vocoder", "sink")]:
+            if endpoint.startswith("ipc://"):
+                Path(endpoint[len("ipc://"):]).unlink(missing_ok=True)
+        for name in WORKER_NAMES:
+            (self.config.runtime_dir / f"{name}.json").unlink(missing_ok=True)
+        if self.lock_handle is not None:
+            (self.config.runtime_dir / "ttsd.lock").unlink(missing_ok=True)
+            self.lock_handle.close()
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.clients, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        interval = self.config.heartbeat_interval
+        next_tick = 0.0
+        while not self.stopping:
+            timeout_ms = max(0, int((next_tick - time.monotonic()) * 1000))
+            events = dict(poller.poll(min(timeout_ms, int(interval * 1000))))
+            if self.control in events:
+                self._drain_control()
+            if self.clients in events:
+                self._drain_clients()
+            if time.monotonic() >= next_tick:
+                self._tick()
+                next_tick = time.monotonic() + interval
+
+    def request_stop(self, *_args) -> None:
+        self.stopping = True
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers.values():
+            self._reconcile(worker, now)
+            if worker.state in ("starting", "ready"):
+                self._send_worker(worker.name, messages.Heartbeat(worker="supervisor"))
+        if self.all_ready() and not self.ready_announced:
+            self.ready_announced = True
+            print(f"ttsd: ready, {len(self.voices)} voice(s), listening on {self.config.endpoint}",
+                  file=sys.stderr, flush=True)
+            notify.send("READY=1", f"STATUS=ready: {len(self.voices)} voice(s)")
+        notify.send("WATCHDOG=1")
+        self._dispatch()
+
+    # ---- workers --------------------------------------------------------------------------
+
+    def _spawn(self, worker: WorkerProcess) -> None:
+        module = f"engine.worker_{worker.name}"
+        worker.process = subprocess.Popen([sys.executable, "-m", module, str(worker.config_path)],
+                                          stdin=subprocess.DEVNULL, close_fds=True)
+        worker.state = "starting"
+        worker.started_at = worker.last_seen = time.monotonic()
+
+    def _reconcile(self, worker: WorkerProcess, now: float) -> None:
+        """Desired state: every worker running and heard from; otherwise restart with backoff."""
+        if worker.state == "backoff":
+            if now >= worker.next_start:
+                worker.restarts += 1
+                self._spawn(worker)
+            return
+        alive = worker.process is not None and worker.process.poll() is None
+        limit = self.config.startup_timeout if worker.state == "starting" else self.config.worker_timeout
+        if alive and now - worker.last_seen > limit:
+            print(f"ttsd: {worker.name} worker silent for {now - worker.last_seen:.0f} s; killing it",
+                  file=sys.stderr, flush=True)
+            worker.process.kill()
+            worker.process.wait()
+            alive = False
+        if alive:
+            if worker.state == "ready" and now - worker.started_at > STABLE_AFTER:
+                worker.backoff = BACKOFF_START
+            return
+        code = worker.process.returncode if worker.process else None
+        print(f"ttsd: {worker.name} worker exited (code {code}); restarting in {worker.backoff:.0f} s",
+              file=sys.stderr, flush=True)
+        self._worker_lost(worker.name)
+        worker.state = "backoff"
+        worker.next_start = now + worker.backoff
+        worker.backoff = min(BACKOFF_MAX, worker.backoff * 2)
+
+    def _worker_lost(self, name: str) -> None:
+        """Jobs that were in the pipeline get an error now instead of hanging."""
+        failed = self.jobs.active_ids()
+        for job in list(self.jobs.all()):
+            self._finish_with_error(job, messages.E_WORKER_FAILED,
+                                    f"the {name} worker died while handling this request; try again")
+        if name == "acoustic" or failed:
+            self.acoustic_in_flight.clear()
+        if failed:
+            self._broadcast(messages.Cancel(jobs=failed))
+
+    def _send_worker(self, name: str, msg, payload: bytes | None = None) -> bool:
+        frames = [name.encode(), messages.encode(msg)] + ([payload] if payload is not None else [])
+        try:
+            self.control.send_multipart(frames, zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError as error:
+            if error.errno in (errno_codes.EHOSTUNREACH, zmq.EAGAIN):
+                return False
+            raise
+
+    def _broadcast(self, msg) -> None:
+        for name in self.workers:
+            self._send_worker(name, msg)
+
+    def all_ready(self) -> bool:
+        return all(worker.state == "ready" for worker in self.workers.values())
+
+    def _drain_control(self) -> None:
+        while True:
+            try:
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            name = frames[0].decode(errors="replace")
+            worker = self.workers.get(name)
+            if worker is None or len(frames) < 2:
+                continue
+            worker.last_seen = time.monotonic()
+            try:
+                msg = messages.decode(frames[1])
+            except messages.MessageError as error:
+                print(f"ttsd: bad message from {name}: {error}", file=sys.stderr)
+                continue
+            self._on_worker_message(worker, msg, frames[2] if len(frames) > 2 else None)
+
+    def _on_worker_message(self, worker: WorkerProcess, msg, payload: bytes | None) -> None:
+        if isinstance(msg, messages.Ready):
+            worker.state = "ready"
+            worker.voices = msg.voices
+            worker.failed_voices = msg.failed_voices
+            return
+        if isinstance(msg, messages.Heartbeat):
+            return
+        job = self.jobs.get(msg.job) if hasattr(msg, "job") else None
+        if job is None:
+            return
+        if isinstance(msg, messages.ClauseReady):
+            job.clauses.append(msg.ids)
+        elif isinstance(msg, messages.PhonemizeDone):
+            job.phonemized = True
+        elif isinstance(msg, messages.ClauseSynthesized):
+            if (msg.job, msg.clause) in self.acoustic_in_flight:
+                self.acoustic_in_flight.remove((msg.job, msg.clause))
+            job.frames += msg.frames
+        elif isinstance(msg, messages.Audio):
+            self._forward_audio(job, msg, payload)
+        elif isinstance(msg, messages.JobFinished):
+            self._reply(job, messages.reply_ok(job.request_id, event="done", samples=msg.samples,
+                                               audio_s=round(msg.samples / max(1, job.sample_rate), 3),
+                                               voice=job.voice_name))
+            self.jobs.remove(job.id)
+        elif isinstance(msg, messages.JobFailed):
+            self._finish_with_error(job, msg.errno, msg.reason)
+        self._dispatch()
+
+    # ---- jobs -----------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Move work along: new jobs to the frontend, ready clauses to the acoustic stage."""
+        if self.workers["frontend"].state == "ready":
+            for job in self.jobs.waiting_for_frontend():
+                if self._send_worker("frontend", messages.Phonemize(job=job.id, voice=job.voice, text=job.text)):
+                    job.sent_to_frontend = True
+        if self.workers["acoustic"].state != "ready":
+            return
+        while len(self.acoustic_in_flight) < MAX_ACOUSTIC_IN_FLIGHT:
+            job = self.jobs.next_with_clause()
+            if job is None:
+                break
+            index = job.dispatched
+            synth = messages.Synthesize(job=job.id, clause=index, voice=job.voice, ids=job.clauses[index],
+                                        length_scale=job.length_scale, noise_scale=job.noise_scale,
+                                        noise_w=job.noise_w, gain=job.gain)
+            if not self._send_worker("acoustic", synth):
+                break
+            job.dispatched += 1
+            self.acoustic_in_flight.append((job.id, index))
+        for job in self.jobs.all():
+            if job.phonemized and not job.end_sent and job.dispatched == len(job.clauses):
+                if self._send_worker("acoustic", messages.EndJob(job=job.id, voice=job.voice)):
+                    job.end_sent = True
+
+    def _finish_with_error(self, job: Job, errno: int, reason: str) -> None:
+        self._reply(job, messages.reply_error(job.request_id, errno, reason,
+                                              event="cancelled" if errno == messages.E_CANCELLED else "failed"))
+        self.jobs.remove(job.id)
+        self.acoustic_in_flight = [entry for entry in self.acoustic_in_flight if entry[0] != job.id]
+        self._broadcast(messages.Cancel(jobs=[job.id]))
+
+    def _forward_audio(self, job: Job, msg: messages.Audio, payload: bytes | None) -> None:
+        header = messages.reply_ok(job.request_id, event="audio", seq=msg.seq, sample_rate=msg.sample_rate,
+                                   samples=msg.samples)
+        self._send_client(job.envelope, [header, payload or b""])
+
+    def _reply(self, job: Job, body: bytes) -> None:
+        self._send_client(job.envelope, [body])
+
+    def _send_client(self, envelope: list[bytes], frames: list[bytes]) -> None:
+        try:
+            self.clients.send_multipart(envelope + frames, zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the client is gone or not reading; its jobs end on their own
+
+    # ---- clients --------------------------------------------------------------------------
+
+    def _drain_clients(self) -> None:
+        while True:
+            try:
+                frames = self.clients.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._on_client_frames(frames)
+
+    def _on_client_frames(self, frames: list[bytes]) -> None:
+        # DEALER clients send [identity, body]; REQ clients add an empty delimiter frame.
+        identity = frames[0]
+        rest = frames[1:]
+        envelope = [identity]
+        if rest and rest[0] == b"":
+            envelope.append(b"")
+            rest = rest[1:]
+        if len(rest) != 1:
+            self._send_client(envelope, [messages.reply_error(
+                "", messages.E_BAD_MESSAGE, f"expected one JSON frame, got {len(rest)} frames")])
+            return
+        try:
+            request = messages.decode(rest[0], allowed=messages.CLIENT_MESSAGES,
+                                      max_bytes=self.config.max_message_bytes)
+        except messages.MessageError as error:
+            self._send_client(envelope, [messages.reply_error("", error.errno, error.reason)])
+            return
+        handler = {
+            messages.Speak: self._on_speak,
+            messages.Stop: self._on_stop,
+            messages.Status: self._on_status,
+            messages.Voices: self._on_voices,
+        }[type(request)]
+        handler(envelope, request)
+
+    def _on_speak(self, envelope: list[bytes], request: messages.Speak) -> None:
+        def refuse(errno: int, reason: str) -> None:
+            self._send_client(envelope, [messages.reply_error(request.id, errno, reason)])
+
+        if len(request.text) > self.config.max_text_chars:
+            return refuse(messages.E_TOO_LARGE, f"text has {len(request.text)} characters; "
+                          f"the limit is {self.config.max_text_chars}; split it into several requests")
+        if not request.text.strip():
+            return refuse(messages.E_NOTHING_TO_SPEAK, "text is empty; send some words to speak")
+        if request.rate is not None and not 0.25 <= request.rate <= 4.0:
+            return refuse(messages.E_BAD_ARGUMENT, f"rate {request.rate} is out of range 0.25..4.0")
+        if request.volume is not None and not 0.0 <= request.volume <= 2.0:
+            return refuse(messages.E_BAD_ARGUMENT, f"volume {request.volume} is out of range 0.0..2.0")
+        if request.output != "stream":
+            return refuse(messages.E_BAD_ARGUMENT, f"output {request.output[:20]!r} is not supported; use \"stream\"")
+        voice_index = self._pick_voice(request)
+        if voice_index is None:
+            names = ", ".join(v.name for v in self.voices)
+            return refuse(messages.E_UNKNOWN_VOICE, f"unknown voice {request.voice!r}; installed voices: {names}")
+        voice = self.voices[voice_index]
+        broken = [w.failed_voices[voice.name] for w in self.workers.values() if voice.name in w.failed_voices]
+        if broken:
+            return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is unavailable: {broken[0]}")
+        if len(self.jobs) >= self.config.max_queued_jobs:
+            return refuse(messages.E_TOO_LARGE, f"{len(self.jobs)} requests queued, the limit is "
+                          f"{self.config.max_queued_jobs}; wait for some to finish")
+        job = self.jobs.add(envelope=envelope, request=request, voice=voice_index,
+                            manifest=self.manifests[voice.name], defaults=self.config)
+        self._send_client(envelope, [messages.reply_ok(request.id, event="queued", voice=voice.name)])
+        self._dispatch()
+        return None
+
+    def _pick_voice(self, request: messages.Speak) -> int | None:
+        names = [v.name for v in self.voices]
+        if request.voice:
+            return names.index(request.voice) if request.voice in names else None
+        preferred = self.config.default_voice
+        if preferred in names:
+            return names.index(preferred)
+        return 0
+
+    def _on_stop(self, envelope: list[bytes], request: messages.Stop) -> None:
+        targets = [job for job in self.jobs.all() if job.envelope[0] == envelope[0]
+                   and (not request.id or job.request_id == request.id)]
+        for job in targets:
+            self._finish_with_error(job, messages.E_CANCELLED, "cancelled by a stop request")
+        self._send_client(envelope, [messages.reply_ok(request.id, cancelled=[job.request_id for job in targets])])
+
+    def _on_status(self, envelope: list[bytes], request: messages.Status) -> None:
+        self._send_client(envelope, [messages.reply_ok(request.id, **self.status())])
+
+    def _on_voices(self, envelope: list[bytes], request: messages.Voices) -> None:
+        self._send_client(envelope, [messages.reply_ok(request.id, voices=self.status()["voices"])])
+
+    def status(self) -> dict:
+        now = time.monotonic()
+        workers = [{"name": w.name, "pid": w.pid, "state": w.state, "restarts": w.restarts,
+                    "uptime_s": round(now - w.started_at, 1) if w.pid else 0.0} for w in self.workers.values()]
+        voices = []
+        for ref in self.voices:
+            problems = [w.failed_voices[ref.name] for w in self.workers.values() if ref.name in w.failed_voices]
+            voices.append({"name": ref.name, "language": self.manifests[ref.name].language, "path": ref.path,
+                           "state": "failed" if problems else ("ready" if self.all_ready() else "loading"),
+                           **({"reason": problems[0]} if problems else {})})
+        return {"pid": os.getpid(), "state": "ready" if self.all_ready() else "starting",
+                "endpoint": self.config.endpoint, "uptime_s": round(time.time() - self.started_at, 1),
+                "workers": workers, "voices": voices,
+                "queue": {"jobs": len(self.jobs), "acoustic_in_flight": len(self.acoustic_in_flight)}}
+
+
+def serve(config: DaemonConfig) -> int:
+    """`ttsd serve`: run in the foreground until SIGTERM/SIGINT; always clean up what we created."""
+    supervisor = Supervisor(config)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    try:
+        supervisor.start()
+    except (StartupError, OSError) as error:
+        print(f"ttsd: cannot start: {error}", file=sys.stderr)
+        supervisor.shutdown()
+        return 1
+    try:
+        supervisor.run()
+    finally:
+        supervisor.shutdown()
+    print("ttsd: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,120 @@
+"""Acoustic worker: phoneme ids -> latent frames, written to the frame ring clause by clause.
+
+One loop: take the next Synthesize from the supervisor, run the voice's acoustic model, write the
+frames into the ring in records of FRAMES_PER_RECORD (the vocoder starts on the first record),
+then a CLAUSE_END record. Cancelled jobs are dropped at every check, also while the ring is full.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from pathlib import Path
+
+import zmq
+
+from engine.voice_models import PiperAcoustic
+from engine.workerlib import ControlChannel, log, make_bell_push, ring, start_worker
+from ipc import messages
+from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring
+from models.manifest import Manifest
+
+NAME = "acoustic"
+FRAMES_PER_RECORD = 32
+RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
+MAX_REMEMBERED_CANCELS = 4096
+
+
+def main(argv: list[str]) -> int:
+    config = start_worker(argv)
+    context = zmq.Context()
+    control = ControlChannel(config, context)
+    frames_ring = Ring.attach(config.frames_ring)
+    bell = make_bell_push(context, config.next_bell_endpoint)
+
+    models: dict[int, PiperAcoustic] = {}
+    failed: dict[str, str] = {}
+    for index, voice in enumerate(config.voices):
+        try:
+            model = PiperAcoustic(Path(voice.path), Manifest.load(Path(voice.path)), config.onnx_threads)
+            model.warm_up()
+            models[index] = model
+        except Exception as error:  # one broken voice must not silence the others
+            failed[voice.name] = f"{type(error).__name__}: {error}"
+            log(NAME, f"voice {voice.name} failed to load: {error}")
+    control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[config.voices[i].name for i in models],
+                                failed_voices=failed))
+
+    pending: deque = deque()
+    cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
+    poller = zmq.Poller()
+    poller.register(control.socket, zmq.POLLIN)
+    interval_ms = int(config.heartbeat_interval * 1000)
+
+    def take_messages() -> None:
+        for msg in control.receive_all():
+            if isinstance(msg, messages.Shutdown):
+                sys.exit(0)
+            if isinstance(msg, messages.Cancel):
+                cancelled.extend(msg.jobs)
+                kept = [m for m in pending if m.job not in msg.jobs]
+                pending.clear()
+                pending.extend(kept)
+            else:
+                pending.append(msg)
+
+    def job_cancelled(job: int) -> bool:
+        """Checked while the ring is full: keeps heartbeats going and notices cancels."""
+        take_messages()
+        control.tick()
+        return job in cancelled
+
+    while True:
+        poller.poll(0 if pending else interval_ms)
+        take_messages()
+        control.tick()
+        if not pending:
+            continue
+        msg = pending.popleft()
+        if msg.job in cancelled:
+            continue
+        if isinstance(msg, messages.EndJob):
+            frames_ring.write(KIND_JOB_END, msg.job, 0, b"", voice=msg.voice,
+                              should_abort=lambda job=msg.job: job_cancelled(job), timeout=RING_WAIT_SECONDS)
+            ring(bell)
+            continue
+        if not isinstance(msg, messages.Synthesize):
+            log(NAME, f"ignoring unexpected {msg.TYPE} message")
+            continue
+        model = models.get(msg.voice)
+        if model is None:
+            control.send(messages.JobFailed(job=msg.job, errno=messages.E_VOICE_UNAVAILABLE,
+                                            reason="the voice failed to load in the acoustic worker"))
+            continue
+        try:
+            z = model.run(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w)
+        except Exception as error:  # a bad request never kills the worker
+            control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
+                                            reason=f"acoustic model failed: {error}"))
+            continue
+        gain_milli = max(0, int(round(msg.gain * 1000)))
+        total = z.shape[1]
+        aborted = False
+        for start in range(0, total, FRAMES_PER_RECORD):
+            part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
+            if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=gain_milli,
+                                     should_abort=lambda job=msg.job: job_cancelled(job), timeout=RING_WAIT_SECONDS):
+                aborted = True
+                break
+            ring(bell)
+        if aborted:
+            continue
+        frames_ring.write(KIND_CLAUSE_END, msg.job, msg.clause, b"", voice=msg.voice, aux=total,
+                          should_abort=lambda job=msg.job: job_cancelled(job), timeout=RING_WAIT_SECONDS)
+        ring(bell)
+        control.send(messages.ClauseSynthesized(job=msg.job, clause=msg.clause, frames=total))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,111 @@
+"""Frontend worker: text -> clauses -> phoneme ids, streamed to the supervisor clause by clause.
+
+One loop: take the next Phonemize, and for each clause as soon as it is ready send ClauseReady
+(so the acoustic stage can start on clause 1 while we work on clause 2), then PhonemizeDone.
+Cancels are checked between clauses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from pathlib import Path
+
+import zmq
+
+from engine.workerlib import ControlChannel, log, start_worker
+from frontends import NothingToSpeak
+from frontends.english import EnglishFrontend
+from frontends.g2p_data import load_g2p
+from ipc import messages
+from models.manifest import Manifest
+
+NAME = "frontend"
+MAX_REMEMBERED_CANCELS = 4096
+
+
+def load_frontends(config) -> tuple[dict[int, object], dict[str, str]]:
+    """One front-end per voice (each voice has its own phoneme table); G2P loaded once per language."""
+    frontends: dict[int, object] = {}
+    failed: dict[str, str] = {}
+    english_g2p = None
+    for index, voice in enumerate(config.voices):
+        try:
+            manifest = Manifest.load(Path(voice.path))
+            if not manifest.language.startswith("en"):
+                raise ValueError(f"no front-end for language {manifest.language}")
+            if english_g2p is None:
+                english_g2p = load_g2p(Path(config.g2p_data_dir))
+            frontends[index] = EnglishFrontend(manifest.phoneme_id_map, english_g2p)
+            frontends[index].phonemize("warm up")
+        except Exception as error:  # one broken voice must not silence the others
+            failed[voice.name] = f"{type(error).__name__}: {error}"
+            log(NAME, f"voice {voice.name}: front-end failed to load: {error}")
+    return frontends, failed
+
+
+def main(argv: list[str]) -> int:
+    config = start_worker(argv)
+    context = zmq.Context()
+    control = ControlChannel(config, context)
+    frontends, failed = load_frontends(config)
+    control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[config.voices[i].name for i in frontends],
+                                failed_voices=failed))
+
+    pending: deque = deque()
+    cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
+    poller = zmq.Poller()
+    poller.register(control.socket, zmq.POLLIN)
+    interval_ms = int(config.heartbeat_interval * 1000)
+
+    def take_messages() -> None:
+        for msg in control.receive_all():
+            if isinstance(msg, messages.Shutdown):
+                sys.exit(0)
+            if isinstance(msg, messages.Cancel):
+                cancelled.extend(msg.jobs)
+            else:
+                pending.append(msg)
+
+    while True:
+        poller.poll(0 if pending else interval_ms)
+        take_messages()
+        control.tick()
+        if not pending:
+            continue
+        msg = pending.popleft()
+        if not isinstance(msg, messages.Phonemize) or msg.job in cancelled:
+            continue
+        frontend = frontends.get(msg.voice)
+        if frontend is None:
+            control.send(messages.JobFailed(job=msg.job, errno=messages.E_VOICE_UNAVAILABLE,
+                                            reason="the voice's front-end failed to load"))
+            continue
+        count = 0
+        try:
+            for clause in frontend.clauses(msg.text, first_clause_words=msg.first_clause_words):
+                take_messages()
+                control.tick()
+                if msg.job in cancelled:
+                    break
+                control.send(messages.ClauseReady(job=msg.job, index=count, ids=clause.ids, text=clause.text))
+                count += 1
+        except NothingToSpeak as error:
+            control.send(messages.JobFailed(job=msg.job, errno=messages.E_NOTHING_TO_SPEAK, reason=str(error)))
+            continue
+        except Exception as error:  # a bad request never kills the worker
+            control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
+                                            reason=f"front-end failed: {type(error).__name__}: {error}"))
+            continue
+        if msg.job in cancelled:
+            continue
+        if count == 0:
+            control.send(messages.JobFailed(job=msg.job, errno=messages.E_NOTHING_TO_SPEAK,
+                                            reason="the text has nothing to speak (only punctuation or spaces)"))
+            continue
+        control.send(messages.PhonemizeDone(job=msg.job, clauses=count))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,122 @@
+"""What every worker process shares: start-up, the control socket, heartbeats, dying with the parent.
+
+Paranoid Pirate: heartbeats on their own clock, the poll timeout is the heartbeat interval, and a
+worker that hears nothing from the supervisor for too long exits (the supervisor restarts it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from engine.config import WorkerConfig
+from ipc import messages
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when the supervisor dies, so no worker is ever orphaned."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def start_worker(argv: list[str]) -> WorkerConfig:
+    """Common process set-up; returns the config named on the command line."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C goes to the supervisor, which stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if len(argv) != 2:
+        sys.exit(f"usage: {argv[0]} WORKER_CONFIG.json (workers are started by `ttsd serve`)")
+    return WorkerConfig.load(argv[1])
+
+
+def log(worker: str, text: str) -> None:
+    print(f"ttsd[{worker}:{os.getpid()}]: {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class ControlChannel:
+    """The worker's DEALER socket to the supervisor, with its heartbeat clocks."""
+
+    config: WorkerConfig
+    context: zmq.Context
+    socket: zmq.Socket = None
+    next_heartbeat: float = 0.0
+    supervisor_seen: float = 0.0
+
+    def __post_init__(self):
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.IDENTITY, self.config.name.encode())
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(self.config.control_endpoint)
+        self.supervisor_seen = time.monotonic()
+
+    def send(self, msg, payload: bytes | None = None) -> None:
+        if payload is None:
+            self.socket.send(messages.encode(msg))
+        else:
+            self.socket.send_multipart([messages.encode(msg), payload], copy=False)
+
+    def receive_all(self) -> list:
+        """Every message waiting now (non-blocking), decoded; supervisor liveness is refreshed."""
+        received = []
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return received
+            self.supervisor_seen = time.monotonic()
+            msg = messages.decode(frames[0])
+            if not isinstance(msg, messages.Heartbeat):
+                received.append(msg)
+
+    def tick(self) -> None:
+        """Send our heartbeat when due; exit if the supervisor has gone quiet."""
+        now = time.monotonic()
+        if now >= self.next_heartbeat:
+            self.send(messages.Heartbeat(worker=self.config.name))
+            self.next_heartbeat = now + self.config.heartbeat_interval
+        if now - self.supervisor_seen > self.config.supervisor_timeout:
+            log(self.config.name, "supervisor silent; exiting")
+            sys.exit(3)
+
+
+def make_bell_pull(context: zmq.Context, endpoint: str) -> zmq.Socket:
+    socket = context.socket(zmq.PULL)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.bind(endpoint)
+    return socket
+
+
+def make_bell_push(context: zmq.Context, endpoint: str) -> zmq.Socket:
+    socket = context.socket(zmq.PUSH)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SNDHWM, 4)
+    socket.connect(endpoint)
+    return socket
+
+
+def ring(bell: zmq.Socket) -> None:
+    """Wake the next stage; when its doorbell is already full it is awake anyway."""
+    try:
+        bell.send(b"", zmq.NOBLOCK)
+    except zmq.Again:
+        pass
+
+
+def drain(bell: zmq.Socket) -> None:
+    while True:
+        try:
+            bell.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return

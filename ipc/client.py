@@ -1,0 +1,179 @@
+"""The Python client library: talk to a running ttsd over its ZeroMQ endpoint.
+
+    client = Client()                         # TTSD_ENDPOINT or the user's default socket
+    for chunk in client.speak("Hello."):      # streamed int16 PCM as it is synthesized
+        ...
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import zmq
+
+from models.paths import default_endpoint
+
+DEFAULT_TIMEOUT = 30.0     # seconds without any message from the daemon before giving up
+
+
+class DaemonUnavailable(ConnectionError):
+    """No daemon answers at the endpoint."""
+
+
+class RequestFailed(RuntimeError):
+    """The daemon refused or failed the request; `errno` and `reason` say why."""
+
+    def __init__(self, reply: dict):
+        super().__init__(reply.get("reason", "request failed"))
+        self.reply = reply
+        self.errno = reply.get("errno")
+        self.reason = reply.get("reason", "")
+        self.cancelled = reply.get("event") == "cancelled"
+
+
+@dataclass
+class AudioChunk:
+    pcm: bytes              # little-endian int16 mono
+    sample_rate: int
+    seq: int
+
+
+@dataclass
+class SpeechResult:
+    pcm: bytes = b""
+    sample_rate: int = 0
+    voice: str = ""
+    request_sent: float = 0.0
+    first_audio: float | None = None
+    finished: float = 0.0
+    chunks: int = 0
+    events: list[dict] = field(default_factory=list)
+
+    @property
+    def audio_seconds(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate if self.sample_rate else 0.0
+
+    def stats(self) -> dict:
+        ttfa = None if self.first_audio is None else round(1000 * (self.first_audio - self.request_sent), 1)
+        return {"ttfa_ms": ttfa, "total_ms": round(1000 * (self.finished - self.request_sent), 1),
+                "audio_s": round(self.audio_seconds, 3), "voice": self.voice, "chunks": self.chunks,
+                "sample_rate": self.sample_rate}
+
+
+class Client:
+    def __init__(self, endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.endpoint = endpoint or default_endpoint()
+        self.timeout = timeout
+        if self.endpoint.startswith("ipc://") and not Path(self.endpoint[len("ipc://"):]).exists():
+            raise DaemonUnavailable(f"no ttsd daemon at {self.endpoint} (socket file missing); "
+                                    "start one with `ttsd serve` or pass --endpoint")
+        self.context = zmq.Context.instance()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVHWM, 0)
+        self.socket.connect(self.endpoint)
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- low level --------------------------------------------------------------------------
+
+    def send(self, message: dict) -> None:
+        self.socket.send(json.dumps(message).encode("utf-8"))
+
+    def receive(self, timeout: float | None = None) -> tuple[dict, bytes | None]:
+        timeout = self.timeout if timeout is None else timeout
+        if not self.socket.poll(int(timeout * 1000)):
+            raise DaemonUnavailable(f"ttsd at {self.endpoint} did not answer within {timeout:.0f} s; "
+                                    "is the daemon running (`ttsd status`)?")
+        frames = self.socket.recv_multipart()
+        return json.loads(frames[0]), (frames[1] if len(frames) > 1 else None)
+
+    def call(self, message: dict) -> dict:
+        """One request, one reply; raises RequestFailed on an error reply."""
+        message.setdefault("id", uuid.uuid4().hex[:12])
+        self.send(message)
+        while True:
+            reply, _ = self.receive()
+            if reply.get("id") in (message["id"], ""):
+                break
+        if reply.get("status") != "ok":
+            raise RequestFailed(reply)
+        return reply
+
+    # ---- API --------------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        return self.call({"type": "status"})
+
+    def voices(self) -> list[dict]:
+        return self.call({"type": "voices"})["voices"]
+
+    def stop(self, request_id: str = "") -> list[str]:
+        return self.call({"type": "stop", "id": request_id})["cancelled"]
+
+    def wait_ready(self, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status["state"] == "ready":
+                return status
+            if time.monotonic() > deadline:
+                raise DaemonUnavailable(f"ttsd did not become ready within {timeout:.0f} s: {status}")
+            time.sleep(0.1)
+
+    def speak_events(self, text: str, voice: str | None = None, rate: float | None = None,
+                     volume: float | None = None, request_id: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
+        """Send a speak request and yield every (event, payload) for it until it ends."""
+        request = {"type": "speak", "id": request_id or uuid.uuid4().hex[:12], "text": text}
+        for key, value in (("voice", voice), ("rate", rate), ("volume", volume)):
+            if value is not None:
+                request[key] = value
+        self.send(request)
+        while True:
+            reply, payload = self.receive()
+            if reply.get("id") not in (request["id"], ""):
+                continue
+            if reply.get("status") != "ok":
+                raise RequestFailed(reply)
+            yield reply, payload
+            if reply.get("event") == "done":
+                return
+
+    def speak(self, text: str, **options) -> Iterator[AudioChunk]:
+        for event, payload in self.speak_events(text, **options):
+            if event.get("event") == "audio":
+                yield AudioChunk(pcm=payload or b"", sample_rate=event["sample_rate"], seq=event["seq"])
+
+    def synthesize(self, text: str, on_chunk=None, **options) -> SpeechResult:
+        """Speak and collect the whole result, with timings for --stats and benchmarks."""
+        result = SpeechResult(request_sent=time.monotonic())
+        pieces = []
+        for event, payload in self.speak_events(text, **options):
+            kind = event.get("event")
+            if kind == "queued":
+                result.voice = event.get("voice", "")
+            elif kind == "audio":
+                if result.first_audio is None:
+                    result.first_audio = time.monotonic()
+                result.sample_rate = event["sample_rate"]
+                result.chunks += 1
+                pieces.append(payload or b"")
+                if on_chunk is not None:
+                    on_chunk(payload or b"", event["sample_rate"])
+            elif kind == "done":
+                result.voice = event.get("voice", result.voice)
+        result.finished = time.monotonic()
+        result.pcm = b"".join(pieces)
+        return result

