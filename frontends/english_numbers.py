@@ -1,0 +1,378 @@
+"""English numbers, symbols and abbreviations spelled out as words.
+
+This runs before G2P: g2p_en would guess at digits and abbreviations on its
+own, and gets some wrong ("Dr." -> "drive"). Output words never contain
+hyphens because g2p_en treats "forty-two" as one unknown word and mangles it.
+"""
+
+import re
+
+ONES = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+    "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
+    "sixteen", "seventeen", "eighteen", "nineteen",
+)
+TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# (value, name) from the largest scale down.
+SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+# Numbers this large are read digit by digit (account numbers, not amounts).
+MAX_CARDINAL = 10**15
+
+# Irregular ordinal endings of the last word; others just add "th".
+ORDINAL_WORDS = {
+    "one": "first", "two": "second", "three": "third", "five": "fifth",
+    "eight": "eighth", "nine": "ninth", "twelve": "twelfth",
+}
+
+# symbol -> (singular major, plural major, singular minor, plural minor)
+CURRENCIES = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "€": ("euro", "euros", "cent", "cents"),
+    "¥": ("yen", "yen", "sen", "sen"),
+}
+
+# Unit abbreviations read after a number: abbreviation -> (singular, plural).
+# Only unambiguous ones: a bare "m" could be metres or million.
+UNITS = {
+    "km": ("kilometer", "kilometers"),
+    "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"),
+    "kg": ("kilogram", "kilograms"),
+    "mg": ("milligram", "milligrams"),
+    "g": ("gram", "grams"),
+    "lb": ("pound", "pounds"),
+    "lbs": ("pound", "pounds"),
+    "oz": ("ounce", "ounces"),
+    "ft": ("foot", "feet"),
+    "mph": ("mile per hour", "miles per hour"),
+    "km/h": ("kilometer per hour", "kilometers per hour"),
+    "kb": ("kilobyte", "kilobytes"),
+    "mb": ("megabyte", "megabytes"),
+    "gb": ("gigabyte", "gigabytes"),
+    "tb": ("terabyte", "terabytes"),
+    "ms": ("millisecond", "milliseconds"),
+    "hz": ("hertz", "hertz"),
+    "khz": ("kilohertz", "kilohertz"),
+    "°c": ("degree celsius", "degrees celsius"),
+    "°f": ("degree fahrenheit", "degrees fahrenheit"),
+    "°": ("degree", "degrees"),
+}
+
+# Abbreviations that always read the same way. Keys are lower case and
+# include the dot; the match is case-insensitive.
+ABBREVIATIONS = {
+    "mr.": "mister",
+    "mrs.": "missus",
+    "ms.": "miz",
+    "vs.": "versus",
+    "etc.": "et cetera",
+    "e.g.": "for example",
+    "i.e.": "that is",
+    "jr.": "junior",
+    "sr.": "senior",
+    "prof.": "professor",
+    "mt.": "mount",
+    "approx.": "approximately",
+    "dept.": "department",
+    "a.m.": "ay em",
+    "p.m.": "pee em",
+}
+# Abbreviations whose reading depends on whether a name follows:
+# "Dr. Smith" -> doctor, "Elm Dr." -> drive. (before a name, otherwise)
+NAME_TITLES = {
+    "dr": ("doctor", "drive"),
+    "st": ("saint", "street"),
+}
+
+# Words after which a four-digit number is a year ("in 1999").
+YEAR_CONTEXT_WORDS = frozenset(
+    {"in", "since", "by", "from", "until", "till", "of", "during", "before",
+     "after", "year", "circa", "around", "early", "late", "mid", "summer",
+     "winter", "spring", "autumn", "fall"}
+)
+
+SYMBOL_WORDS = {
+    "&": " and ",
+    "+": " plus ",
+    "=": " equals ",
+    "@": " at ",
+    "%": " percent ",
+}
+# Symbols with no reading of their own once the rules above have run
+# ("24/7", a stray "#" or "$"): a space keeps the words apart.
+SILENT_SYMBOLS = "/#°$£€¥"
+
+NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
+ABBREVIATION_PATTERN = re.compile(
+    r"(?<![\w.])(" + "|".join(re.escape(key) for key in ABBREVIATIONS) + r")(?=\W|$)",
+    re.IGNORECASE,
+)
+NAME_TITLE_PATTERN = re.compile(r"\b(Dr|St)\.?(?=\s|$)(\s+)?(\S+)?", re.IGNORECASE)
+MONEY_PATTERN = re.compile(
+    r"([$£€¥])\s?(" + NUMBER + r")(?:\.(\d+))?(?:\s?(thousand|million|billion|trillion)\b)?",
+    re.IGNORECASE,
+)
+TIME_PATTERN = re.compile(
+    r"\b(\d{1,2}):(\d{2})\b(?:\s?([ap])\.?\s?m\b\.?)?", re.IGNORECASE
+)
+AM_PM_PATTERN = re.compile(r"\b(\d{1,2})\s?([ap])\.?\s?m\b\.?", re.IGNORECASE)
+PERCENT_PATTERN = re.compile(r"(-?)(" + NUMBER + r")(?:\.(\d+))?\s?%")
+ORDINAL_PATTERN = re.compile(r"\b(" + NUMBER + r")(st|nd|rd|th)\b", re.IGNORECASE)
+DECADE_PATTERN = re.compile(r"\b(1[1-9]|20)(\d)0'?s\b")
+YEAR_PATTERN = re.compile(r"(?<![\d,.$£€¥-])\b(1[1-9]\d\d|20\d\d)\b(?![\d,]|\.\d)")
+RANGE_PATTERN = re.compile(r"(?<=\d)-(?=\d)")
+YEAR_RANGE_PATTERN = re.compile(r"\b(1[1-9]\d\d|20\d\d)\s?-\s?(1[1-9]\d\d|20\d\d)\b")
+# A hyphen inside a word: g2p_en reads "well-known" as one unknown word.
+WORD_HYPHEN_PATTERN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
+# Any other hyphen that is not spaced on both sides ("-a", "pre- and",
+# ":-)") says nothing; a spaced " - " is kept, it is a clause break for
+# split_clauses.
+STRAY_HYPHEN_PATTERN = re.compile(r"(?<!\s)-|-(?!\s)")
+DOUBLE_HYPHEN_PATTERN = re.compile(r"-{2,}")
+UNIT_PATTERN = re.compile(
+    r"(-?(?:" + NUMBER + r")(?:\.\d+)?)\s?("
+    + "|".join(re.escape(unit) for unit in sorted(UNITS, key=len, reverse=True))
+    + r")(?![\w])",
+    re.IGNORECASE,
+)
+HASH_NUMBER_PATTERN = re.compile(r"#\s?(?=\d)")
+NUMBER_NO_PATTERN = re.compile(r"\bNo\.\s?(?=\d)")
+# Not part of a dotted sequence such as a version "1.2.3"; a sentence-final
+# dot after the digits is fine ("Pi is 3.14.").
+DECIMAL_PATTERN = re.compile(r"(?<!\d)(?<!\d\.)(-?)(" + NUMBER + r")?\.(\d+)(?!\d|\.\d)")
+# "1.2.3" (versions, dotted numbers) read as "one point two point three".
+DOTTED_NUMBER_PATTERN = re.compile(r"\b\d+(?:\.\d+){2,}\b")
+NEGATIVE_PATTERN = re.compile(r"(?<![\w])-(?=\d)")
+CARDINAL_PATTERN = re.compile(NUMBER)
+WHITESPACE_RUN = re.compile(r"\s+")
+# Not after a spaced dash: gluing "- ." into "-." would hide the dash.
+SPACE_BEFORE_MARK = re.compile(r"(?<=[^\s-])\s+([,;:.!?])")
+
+
+def number_to_words(number: int) -> str:
+    """Cardinal reading, e.g. 1234 -> 'one thousand two hundred thirty four'."""
+    if number < 0:
+        return "minus " + number_to_words(-number)
+    if number >= MAX_CARDINAL:
+        return digits_to_words(str(number))
+    if number < 20:
+        return ONES[number]
+    if number < 100:
+        tens, ones = divmod(number, 10)
+        return TENS[tens] if ones == 0 else f"{TENS[tens]} {ONES[ones]}"
+    if number < 1000:
+        hundreds, rest = divmod(number, 100)
+        words = f"{ONES[hundreds]} hundred"
+        return words if rest == 0 else f"{words} {number_to_words(rest)}"
+    for value, name in SCALES:
+        if number >= value:
+            high, rest = divmod(number, value)
+            words = f"{number_to_words(high)} {name}"
+            return words if rest == 0 else f"{words} {number_to_words(rest)}"
+    raise AssertionError("unreachable")
+
+
+def digits_to_words(digits: str) -> str:
+    """Read a digit string one digit at a time ('007' -> 'zero zero seven')."""
+    return " ".join(ONES[int(digit)] for digit in digits if digit.isdigit())
+
+
+def ordinal_to_words(number: int) -> str:
+    """Ordinal reading, e.g. 23 -> 'twenty third'."""
+    words = number_to_words(number).split(" ")
+    last = words[-1]
+    if last in ORDINAL_WORDS:
+        words[-1] = ORDINAL_WORDS[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def year_to_words(year: int) -> str:
+    """Year reading: 1999 -> nineteen ninety nine, 2005 -> two thousand five."""
+    if 2000 <= year <= 2009:
+        return number_to_words(year)
+    high, low = divmod(year, 100)
+    if low == 0:
+        return f"{number_to_words(high)} hundred"
+    if low < 10:
+        return f"{number_to_words(high)} oh {ONES[low]}"
+    return f"{number_to_words(high)} {number_to_words(low)}"
+
+
+def _plural_noun(words: str) -> str:
+    """'nineteen ninety' -> 'nineteen nineties' (decades)."""
+    if words.endswith("y"):
+        return words[:-1] + "ies"
+    return words + "s"
+
+
+def _cardinal_text(text: str) -> str:
+    """Words for a digit string that may hold thousands separators."""
+    digits = text.replace(",", "")
+    if len(digits) > 1 and digits.startswith("0"):
+        return digits_to_words(digits)
+    return number_to_words(int(digits))
+
+
+def _fraction_text(digits: str) -> str:
+    return digits_to_words(digits)
+
+
+def _money(match: re.Match) -> str:
+    symbol, whole, fraction, scale = match.groups()
+    major_one, major_many, minor_one, minor_many = CURRENCIES[symbol]
+    amount = int(whole.replace(",", ""))
+    if scale:
+        # "$2.5 million" -> two point five million dollars
+        number = _cardinal_text(whole)
+        if fraction:
+            number += " point " + _fraction_text(fraction)
+        return f" {number} {scale.lower()} {major_many} "
+    if fraction and len(fraction) != 2:
+        return f" {_cardinal_text(whole)} point {_fraction_text(fraction)} {major_many} "
+    cents = int(fraction) if fraction else 0
+    parts = []
+    if amount or not cents:
+        parts.append(f"{_cardinal_text(whole)} {major_one if amount == 1 else major_many}")
+    if cents:
+        parts.append(f"{number_to_words(cents)} {minor_one if cents == 1 else minor_many}")
+    return " " + " and ".join(parts) + " "
+
+
+def _am_pm(letter: str | None) -> str:
+    if not letter:
+        return ""
+    return " ay em" if letter.lower() == "a" else " pee em"
+
+
+def _time(match: re.Match) -> str:
+    hours, minutes, letter = int(match.group(1)), int(match.group(2)), match.group(3)
+    if hours > 24 or minutes > 59:
+        return match.group(0)  # not a time, e.g. a ratio; left for the digit rules
+    if minutes == 0:
+        words = f"{number_to_words(hours)}" + (" o'clock" if not letter else "")
+    elif minutes < 10:
+        words = f"{number_to_words(hours)} oh {ONES[minutes]}"
+    else:
+        words = f"{number_to_words(hours)} {number_to_words(minutes)}"
+    return " " + words + _am_pm(letter) + _kept_final_dot(match)
+
+
+def _hour_am_pm(match: re.Match) -> str:
+    return f" {number_to_words(int(match.group(1)))}{_am_pm(match.group(2))}{_kept_final_dot(match)}"
+
+
+def _kept_final_dot(match: re.Match) -> str:
+    """The dot of a final "a.m." also ends the sentence: keep one."""
+    if match.group(0).endswith(".") and match.end() == len(match.string):
+        return "."
+    return " "
+
+
+def _percent(match: re.Match) -> str:
+    sign, whole, fraction = match.groups()
+    words = _cardinal_text(whole)
+    if fraction:
+        words += " point " + _fraction_text(fraction)
+    if sign:
+        words = "minus " + words
+    return f" {words} percent "
+
+
+def _ordinal(match: re.Match) -> str:
+    return " " + ordinal_to_words(int(match.group(1).replace(",", ""))) + " "
+
+
+def _unit(match: re.Match) -> str:
+    amount, unit = match.groups()
+    singular, plural = UNITS[unit.lower()]
+    name = singular if amount.lstrip("-") == "1" else plural
+    return f" {amount} {name} "
+
+
+def _decimal(match: re.Match) -> str:
+    sign, whole, fraction = match.groups()
+    words = (_cardinal_text(whole) if whole else "zero") + " point " + _fraction_text(fraction)
+    return (" minus " if sign else " ") + words + " "
+
+
+def _name_title(match: re.Match) -> str:
+    abbreviation, space, following = match.group(1), match.group(2), match.group(3)
+    before_name, otherwise = NAME_TITLES[abbreviation.lower()]
+    full = match.group(0)
+    has_dot = full[len(abbreviation):len(abbreviation) + 1] == "."
+    if following and following[0].isupper():
+        return f"{before_name}{space}{following}"
+    if not has_dot:
+        return full  # a bare "st" or "dr" not before a name: leave it alone
+    if not following:
+        return f"{otherwise}."  # the dot also ended the sentence
+    return f"{otherwise}{space}{following}"
+
+
+def _years(text: str) -> str:
+    """Read four-digit numbers as years where the context says so."""
+    pieces = []
+    position = 0
+    for match in YEAR_PATTERN.finditer(text):
+        before = text[:match.start()].rstrip()
+        previous_word = before.split(" ")[-1].lower().strip("\"'(") if before else ""
+        after = text[match.end():].lstrip()
+        alone = not before or before[-1] in ".,;:!?\"(" or not after or after[0] in ".,;:!?\")"
+        year = int(match.group(1))
+        is_year_range = 1100 <= year <= 1999 or 2000 <= year <= 2099
+        if is_year_range and (previous_word in YEAR_CONTEXT_WORDS or alone):
+            pieces.append(text[position:match.start()])
+            pieces.append(year_to_words(year))
+            position = match.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _abbreviation(match: re.Match) -> str:
+    words = ABBREVIATIONS[match.group(1).lower()]
+    at_end = match.end() == len(match.string)
+    return words + "." if at_end else words  # "etc." closing a sentence
+
+
+def normalize_english(text: str) -> str:
+    """Spell out numbers, symbols and abbreviations of one sentence as words."""
+    text = DOUBLE_HYPHEN_PATTERN.sub(" - ", text)
+    # Times first: "a.m." after a time belongs to the time.
+    text = TIME_PATTERN.sub(_time, text)
+    text = AM_PM_PATTERN.sub(_hour_am_pm, text)
+    text = ABBREVIATION_PATTERN.sub(_abbreviation, text)
+    text = NAME_TITLE_PATTERN.sub(_name_title, text)
+    text = NUMBER_NO_PATTERN.sub("number ", text)
+    text = HASH_NUMBER_PATTERN.sub("number ", text)
+    text = MONEY_PATTERN.sub(_money, text)
+    text = YEAR_RANGE_PATTERN.sub(
+        lambda m: f" {year_to_words(int(m.group(1)))} to {year_to_words(int(m.group(2)))} ", text
+    )
+    text = PERCENT_PATTERN.sub(_percent, text)
+    text = ORDINAL_PATTERN.sub(_ordinal, text)
+    text = DECADE_PATTERN.sub(
+        lambda m: " " + _plural_noun(year_to_words(int(m.group(1) + m.group(2) + "0"))) + " ", text
+    )
+    text = _years(text)
+    text = RANGE_PATTERN.sub(" to ", text)
+    text = UNIT_PATTERN.sub(_unit, text)
+    text = DOTTED_NUMBER_PATTERN.sub(
+        lambda m: " " + " point ".join(number_to_words(int(part)) for part in m.group(0).split(".")) + " ", text
+    )
+    text = DECIMAL_PATTERN.sub(_decimal, text)
+    text = NEGATIVE_PATTERN.sub("minus ", text)
+    text = CARDINAL_PATTERN.sub(lambda m: " " + _cardinal_text(m.group(0)) + " ", text)
+    text = WORD_HYPHEN_PATTERN.sub(" ", text)
+    for symbol, words in SYMBOL_WORDS.items():
+        text = text.replace(symbol, words)
+    for symbol in SILENT_SYMBOLS:
+        text = text.replace(symbol, " ")
+    text = SPACE_BEFORE_MARK.sub(r"\1", WHITESPACE_RUN.sub(" ", text))
+    text = STRAY_HYPHEN_PATTERN.sub(" ", text)
+    text = WHITESPACE_RUN.sub(" ", text).strip(" -")  # a dash at either end breaks nothing
+    return SPACE_BEFORE_MARK.sub(r"\1", text)
