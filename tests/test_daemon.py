@@ -1,0 +1,233 @@
+"""End to end through the real daemon: four processes, ZeroMQ, shared memory, real voice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import zmq
+
+from ipc.client import Client, RequestFailed
+from ipc import messages
+
+SENTENCES = [
+    "The weather today is sunny with a light breeze from the west.",
+    "Please remember to bring your notebook to the meeting on Tuesday.",
+    "In 1998, the library bought 2,500 new books for $12,000.",
+]
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int, int, int]:
+    with wave.open(str(path), "rb") as wav:
+        frames = wav.readframes(wav.getnframes())
+        return np.frombuffer(frames, dtype="<i2"), wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+
+
+def spoken_words(text: str) -> int:
+    from frontends.english_numbers import normalize_english
+    return len(normalize_english(text).split())
+
+
+@pytest.mark.parametrize("index", range(len(SENTENCES)))
+def test_say_writes_plausible_wav(shared_daemon, tmp_path, index):
+    text = SENTENCES[index]
+    out = tmp_path / "out.wav"
+    result = shared_daemon.ttsd("say", text, "--out", str(out), "--stats")
+    assert result.returncode == 0, result.stderr.decode()
+    stats = json.loads(result.stdout)
+    assert {"ttfa_ms", "total_ms", "audio_s", "voice"} <= set(stats)
+    assert stats["voice"] == "en_US-joe-medium"
+    samples, rate, channels, width = read_wav(out)
+    assert (rate, channels, width) == (22050, 1, 2)
+    duration = len(samples) / rate
+    assert abs(duration - stats["audio_s"]) < 0.01
+    rms = np.sqrt(np.mean(samples.astype(np.float64) ** 2))
+    assert rms > 300, f"audio is (nearly) silent: rms {rms:.0f}"
+    words_per_second = spoken_words(text) / duration
+    assert 1.8 <= words_per_second <= 4.5, f"{words_per_second:.2f} words/s for {duration:.2f} s"
+    assert np.abs(samples).max() < 32767, "fixed gain clips"
+
+
+def test_raw_output_streams_pcm(shared_daemon):
+    result = shared_daemon.ttsd("say", "Raw audio goes to standard output.", "--raw", "--stats")
+    assert result.returncode == 0, result.stderr.decode()
+    assert len(result.stdout) % 2 == 0 and len(result.stdout) > 22050
+    stats = json.loads(result.stderr.decode().strip().splitlines()[-1])
+    assert abs(stats["audio_s"] - len(result.stdout) / 2 / 22050) < 0.01
+
+
+def test_first_audio_arrives_before_long_text_is_done(shared_daemon):
+    text = " ".join(SENTENCES * 3)
+    with Client(shared_daemon.endpoint) as client:
+        result = client.synthesize(text)
+    assert result.chunks > 5
+    # streaming: the first chunk came well before the end (not a timing threshold on the machine,
+    # a structural check: first audio before half of the total time)
+    assert result.first_audio - result.request_sent < 0.5 * (result.finished - result.request_sent)
+
+
+def test_status_json_shape(shared_daemon):
+    result = shared_daemon.ttsd("status")
+    assert result.returncode == 0
+    status = json.loads(result.stdout)
+    assert status["pid"] == shared_daemon.process.pid
+    names = [w["name"] for w in status["workers"]]
+    assert names == ["frontend", "acoustic", "vocoder", "sink"]
+    for worker in status["workers"]:
+        assert psutil.pid_exists(worker["pid"]) and worker["state"] == "ready" and worker["restarts"] == 0
+    assert status["voices"][0]["name"] == "en_US-joe-medium"
+    assert status["voices"][0]["language"] == "en-US" and status["voices"][0]["state"] == "ready"
+    assert "queue" in status
+
+
+@pytest.mark.parametrize("text,errno,words", [
+    ("", messages.E_NOTHING_TO_SPEAK, "empty"),
+    ("   \n\t ", messages.E_NOTHING_TO_SPEAK, "empty"),
+    ("?!... ,;", messages.E_NOTHING_TO_SPEAK, "no speakable"),
+    ("x" * (messages.MAX_TEXT_CHARS + 1), messages.E_TOO_LARGE, "limit is 20000"),
+])
+def test_bad_text_gets_clear_error_then_good_request_works(shared_daemon, text, errno, words):
+    with Client(shared_daemon.endpoint) as client:
+        with pytest.raises(RequestFailed) as failure:
+            client.synthesize(text)
+        assert failure.value.errno == errno
+        assert words in failure.value.reason.lower()
+        good = client.synthesize("This one is fine.")
+        assert good.audio_seconds > 0.5
+
+
+def test_unknown_voice(shared_daemon):
+    result = shared_daemon.ttsd("say", "hello", "--voice", "nope", "--out", "/dev/null")
+    assert result.returncode == 1
+    assert b"unknown voice 'nope'" in result.stderr and b"en_US-joe-medium" in result.stderr
+
+
+def raw_exchange(endpoint: str, frames: list[bytes]) -> dict:
+    context = zmq.Context.instance()
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(endpoint)
+    try:
+        socket.send_multipart(frames)
+        assert socket.poll(10_000), "daemon did not answer"
+        return json.loads(socket.recv_multipart()[0])
+    finally:
+        socket.close()
+
+
+@pytest.mark.parametrize("frames,errno", [
+    ([b'{"type": "speak", "text": "caf\xe9"}'], messages.E_BAD_MESSAGE),   # latin-1, not UTF-8
+    ([b"\xff\xfe\x00garbage"], messages.E_BAD_MESSAGE),
+    ([b"[1, 2, 3]"], messages.E_BAD_MESSAGE),
+    ([b'{"type": "dance"}'], messages.E_UNKNOWN_TYPE),
+    ([b'{"type": "speak", "text": 42}'], messages.E_BAD_MESSAGE),
+    ([b'{"type": "speak", "text": "hi", "rate": 99}'], messages.E_BAD_ARGUMENT),
+    ([b'{"type": "speak"}'], messages.E_BAD_MESSAGE),
+    ([b"x" * (messages.MAX_MESSAGE_BYTES + 10)], messages.E_TOO_LARGE),
+    ([b'{"type": "status"}', b"extra"], messages.E_BAD_MESSAGE),
+])
+def test_malformed_socket_messages_get_errors(shared_daemon, frames, errno):
+    reply = raw_exchange(shared_daemon.endpoint, frames)
+    assert reply["status"] == "error" and reply["errno"] == errno and reply["reason"]
+    with Client(shared_daemon.endpoint) as client:
+        assert client.synthesize("Still speaking.").audio_seconds > 0.3
+
+
+def test_no_daemon_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "say", "hello", "--out", str(tmp_path / "x.wav"),
+                             "--endpoint", f"ipc://{tmp_path}/none.sock"], capture_output=True, text=True)
+    assert result.returncode == 3
+    assert "no ttsd daemon" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_arguments_are_usage_errors():
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "say", "hello"], capture_output=True, text=True)
+    assert result.returncode == 2 and "usage:" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "say", "hi", "--rate", "fast", "--raw"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid float value" in result.stderr
+
+
+def our_segments(daemon) -> list[str]:
+    return [name for name in os.listdir("/dev/shm") if name.startswith("ttsd_")]
+
+
+def test_sigterm_cleans_up_segments_and_workers(daemon_factory):
+    daemon = daemon_factory("cleanup")
+    status = json.loads(daemon.ttsd("status").stdout)
+    pids = [w["pid"] for w in status["workers"]]
+    from engine.config import DaemonConfig
+    prefix = DaemonConfig(runtime_dir=daemon.runtime_dir, data_dir=Path("."), endpoint="").segment_prefix
+    assert [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
+    with Client(daemon.endpoint) as client:   # leave a request in flight
+        client.send({"type": "speak", "id": "inflight", "text": " ".join(SENTENCES)})
+        time.sleep(0.2)
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert not [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
+    time.sleep(0.2)
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not (daemon.runtime_dir / "ttsd.sock").exists()
+
+
+def test_sigint_also_cleans_up(daemon_factory):
+    daemon = daemon_factory("sigint")
+    assert daemon.stop(signal.SIGINT) == 0
+    from engine.config import DaemonConfig
+    prefix = DaemonConfig(runtime_dir=daemon.runtime_dir, data_dir=Path("."), endpoint="").segment_prefix
+    assert not [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
+
+
+def test_stale_segments_of_a_crashed_run_are_removed(daemon_factory):
+    daemon = daemon_factory("crash")
+    status = json.loads(daemon.ttsd("status").stdout)
+    from engine.config import DaemonConfig
+    prefix = DaemonConfig(runtime_dir=daemon.runtime_dir, data_dir=Path("."), endpoint="").segment_prefix
+    daemon.stop(signal.SIGKILL)           # supervisor dies without cleaning up
+    time.sleep(0.5)                        # workers die with it (PDEATHSIG)
+    assert not [w["pid"] for w in status["workers"] if psutil.pid_exists(w["pid"])
+                and psutil.Process(w["pid"]).status() != "zombie"]
+    stale = [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
+    assert stale, "a SIGKILLed supervisor leaves its segments behind"
+    again = daemon_factory("crash")        # same runtime dir
+    assert "removed stale shared-memory segment" in again.log()
+    with Client(again.endpoint) as client:
+        assert client.synthesize("After the crash.").audio_seconds > 0.3
+    again.stop()
+    assert not [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
+
+
+def test_second_daemon_on_same_runtime_dir_refuses(daemon_factory, data_dir):
+    daemon = daemon_factory("single")
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(daemon.runtime_dir),
+                             "--data-dir", str(data_dir), "--endpoint", daemon.endpoint],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "another ttsd" in result.stderr
+    with Client(daemon.endpoint) as client:   # the first one is untouched
+        assert client.synthesize("Still here.").audio_seconds > 0.3
+
+
+def test_killed_worker_is_restarted_and_daemon_keeps_serving(daemon_factory):
+    daemon = daemon_factory("restart")
+    status = json.loads(daemon.ttsd("status").stdout)
+    vocoder = next(w for w in status["workers"] if w["name"] == "vocoder")
+    os.kill(vocoder["pid"], signal.SIGKILL)
+    with Client(daemon.endpoint) as client:
+        deadline = time.monotonic() + 60
+        while True:
+            status = client.status()
+            restarted = next(w for w in status["workers"] if w["name"] == "vocoder")
+            if restarted["restarts"] == 1 and status["state"] == "ready":
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        assert restarted["pid"] != vocoder["pid"]
+        assert client.synthesize("Back again after a crash.").audio_seconds > 0.5
