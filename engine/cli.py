@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_endpoint(status)
     status.add_argument("--wait", type=float, default=0.0, help="wait up to SECONDS for the daemon to be ready")
 
-    stop = commands.add_parser("stop", help="cancel this client's requests")
+    stop = commands.add_parser("stop", help="cancel everything queued or speaking")
     add_endpoint(stop)
 
     voices = commands.add_parser("voices", help="list or install voices")
@@ -170,7 +170,7 @@ def cmd_stop(args) -> int:
 
     try:
         with client_for(args) as client:
-            cancelled = client.stop()
+            cancelled = client.stop(everyone=True)
     except DaemonUnavailable as error:
         return fail(str(error), EXIT_NO_DAEMON)
     print(json.dumps({"cancelled": cancelled}))

@@ -32,7 +32,7 @@ class Job:
 
 
 class JobTable:
-    """Active jobs by id. Dispatch is first come, first served at clause granularity."""
+    """Active jobs by id, and the order in which their clauses go to the acoustic stage."""
 
     def __init__(self):
         self._jobs: dict[int, Job] = {}
@@ -67,7 +67,9 @@ class JobTable:
         return [job for job in self._jobs.values() if not job.sent_to_frontend]
 
     def next_with_clause(self) -> Job | None:
-        for job in self._jobs.values():
-            if job.dispatched < len(job.clauses):
-                return job
-        return None
+        """Jobs that have not started yet go first (in arrival order), so a new request's first
+        clause never waits behind a long text; then the oldest started job."""
+        ready = [job for job in self._jobs.values() if job.dispatched < len(job.clauses)]
+        if not ready:
+            return None
+        return min(ready, key=lambda job: (job.dispatched > 0, job.created))

@@ -466,10 +466,13 @@ class Supervisor:
         return 0
 
     def _on_stop(self, envelope: list[bytes], request: messages.Stop) -> None:
-        targets = [job for job in self.jobs.all() if job.envelope[0] == envelope[0]
-                   and (not request.id or job.request_id == request.id)]
+        targets = [job for job in self.jobs.all() if request.all or (job.envelope[0] == envelope[0]
+                   and (not request.id or job.request_id == request.id))]
         for job in targets:
             self._finish_with_error(job, messages.E_CANCELLED, "cancelled by a stop request")
+        if request.all:
+            for ring in self.rings:   # every stage drops what is already in the rings at its next read
+                ring.bump_epoch()
         self._send_client(envelope, [messages.reply_ok(request.id, cancelled=[job.request_id for job in targets])])
 
     def _on_status(self, envelope: list[bytes], request: messages.Status) -> None:

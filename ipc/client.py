@@ -120,8 +120,9 @@ class Client:
     def voices(self) -> list[dict]:
         return self.call({"type": "voices"})["voices"]
 
-    def stop(self, request_id: str = "") -> list[str]:
-        return self.call({"type": "stop", "id": request_id})["cancelled"]
+    def stop(self, request_id: str = "", everyone: bool = False) -> list[str]:
+        """Cancel this client's requests (or one by id); everyone=True cancels all clients' requests."""
+        return self.call({"type": "stop", "id": request_id, "all": everyone})["cancelled"]
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout

@@ -68,8 +68,10 @@ class Speak:
 
 @message("stop")
 class Stop:
-    """Cancel requests: one by id, or every request of this client when id is empty."""
+    """Cancel requests: one by id, every request of this client when id is empty, or with
+    all=true every request of every client (what `ttsd stop` does)."""
     id: str = ""
+    all: bool = False
 
 
 @message("status")
