@@ -163,7 +163,7 @@ def stop_daemon(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         process.wait()
 
 
-def bench_ttsd(endpoint: str, sentences: list[str], paragraph: str) -> EngineResult:
+def bench_ttsd(endpoint: str, sentences: list[str], paragraph: str, note: str) -> EngineResult:
     from ipc.client import Client
 
     with Client(endpoint, timeout=120) as client:
@@ -174,8 +174,6 @@ def bench_ttsd(endpoint: str, sentences: list[str], paragraph: str) -> EngineRes
             return Timing(ttfa=result.first_audio - result.request_sent,
                           total=result.finished - result.request_sent, audio=result.audio_seconds)
 
-        threads = client.status().get("onnx_threads")
-        note = "daemon via IPC" + (f", {threads} onnx thread(s) per stage" if threads else "")
         return measure("ttsd", synthesize, sentences, paragraph, note)
 
 
@@ -281,7 +279,9 @@ def run_bench(args) -> int:
                 print("starting ttsd daemon ...", file=sys.stderr, flush=True)
                 daemon, endpoint = start_daemon(Path(runtime), data_dir)
             print(f"measuring ttsd at {endpoint} ...", file=sys.stderr, flush=True)
-            ttsd = bench_ttsd(endpoint, sentences, paragraph)
+            note = (f"external daemon at {endpoint}" if daemon is None else
+                    "daemon started by bench with default settings (1 onnxruntime thread per stage)")
+            ttsd = bench_ttsd(endpoint, sentences, paragraph, note + ", via the IPC client")
         finally:
             if daemon is not None:
                 stop_daemon(daemon)

@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure ttsd against upstream piper-tts")
     add_endpoint(bench)
     add_data_dir(bench)
-    bench.add_argument("--sentences", type=int, default=10)
+    bench.add_argument("--sentences", type=int, help="how many of the 20 benchmark sentences to use (default: all)")
+    bench.add_argument("--quick", action="store_true", help="smoke run: 2 sentences and one short paragraph")
+    bench.add_argument("--json", type=Path, help="also write the full results to this JSON file")
     return parser
 
 
