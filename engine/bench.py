@@ -222,10 +222,10 @@ ROWS = [  # (summary key, label, format)
     ("sentences_total_s", "sentences total (s)", "{:.2f}"),
     ("sentences_audio_s", "sentences audio (s)", "{:.2f}"),
     ("sentences_rtf", "sentences RTF", "{:.3f}"),
-    ("paragraph_ttfa_ms", "paragraphs TTFA (ms)", "{:.0f}"),
-    ("paragraph_total_s", "paragraphs total wall (s)", "{:.2f}"),
-    ("paragraph_audio_s", "paragraphs audio (s)", "{:.2f}"),
-    ("paragraph_rtf", "paragraphs RTF", "{:.3f}"),
+    ("paragraph_ttfa_ms", "paragraph text TTFA (ms)", "{:.0f}"),
+    ("paragraph_total_s", "paragraph text total wall (s)", "{:.2f}"),
+    ("paragraph_audio_s", "paragraph text audio (s)", "{:.2f}"),
+    ("paragraph_rtf", "paragraph text RTF", "{:.3f}"),
 ]
 
 
