@@ -154,13 +154,20 @@ def cmd_say(args) -> int:
 
 
 def cmd_status(args) -> int:
+    import time
+
     from ipc.client import DaemonUnavailable
 
-    try:
-        with client_for(args) as client:
-            status = client.wait_ready(args.wait) if args.wait else client.status()
-    except DaemonUnavailable as error:
-        return fail(str(error), EXIT_NO_DAEMON)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            with client_for(args) as client:
+                status = client.wait_ready(max(0.1, deadline - time.monotonic())) if args.wait else client.status()
+            break
+        except DaemonUnavailable as error:
+            if time.monotonic() >= deadline:
+                return fail(str(error), EXIT_NO_DAEMON)
+            time.sleep(0.2)   # --wait: the daemon may not have created its socket yet
     status.pop("status", None)
     status.pop("id", None)
     print(json.dumps(status, indent=1))

@@ -12,13 +12,6 @@ endpoint="ipc://$runtime/ttsd.sock"
 .venv/bin/ttsd serve --runtime-dir "$runtime" --endpoint "$endpoint" 2>"$runtime.log" &
 daemon=$!
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$runtime" "$runtime.log"' EXIT
-.venv/bin/ttsd status --endpoint "$endpoint" --wait 120 >/dev/null || {
-  # the socket may not exist yet: retry until the daemon is listening
-  for _ in $(seq 1 240); do
-    sleep 0.5
-    .venv/bin/ttsd status --endpoint "$endpoint" --wait 120 >/dev/null 2>&1 && break
-    kill -0 $daemon 2>/dev/null || { cat "$runtime.log" >&2; exit 1; }
-  done
-}
+.venv/bin/ttsd status --endpoint "$endpoint" --wait 180 >/dev/null || { cat "$runtime.log" >&2; exit 1; }
 .venv/bin/ttsd say --endpoint "$endpoint" --out "$OUT" --stats "$TEXT"
 echo "wrote $OUT"
