@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--voice", help="voice name (default: the daemon's default voice)")
     say.add_argument("--rate", type=float, help="speed multiplier, 0.25..4 (default 1)")
     say.add_argument("--volume", type=float, help="volume multiplier, 0..2 (default 1)")
+    say.add_argument("--priority", choices=("important", "message", "text", "notification", "progress"),
+                     help="speech-dispatcher priority (default message); see README")
     target = say.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write a 16-bit mono WAV file")
     target.add_argument("--raw", action="store_true", help="write raw s16le PCM to standard output as it arrives")
@@ -139,7 +141,7 @@ def cmd_say(args) -> int:
 
     try:
         with client_for(args) as client:
-            result = client.synthesize(text, voice=args.voice, rate=args.rate, volume=args.volume,
+            result = client.synthesize(text, voice=args.voice, rate=args.rate, volume=args.volume, priority=args.priority,
                                        on_chunk=on_chunk)
     except DaemonUnavailable as error:
         return fail(str(error), EXIT_NO_DAEMON)

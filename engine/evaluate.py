@@ -128,6 +128,9 @@ SENTENCES = [
 # ---- text normalisation and WER -------------------------------------------------------------
 
 NON_WORD = re.compile(r"[^\w\s]")
+# Whisper writes "7:15 in the morning" as "7.15 in the morning": a time, not a decimal.
+DOTTED_TIME = re.compile(r"(?<![\d.$£€¥])\b([01]?\d|2[0-3])\.([0-5]\d)\b(?!\.\d)(?=\s*(?:in the\b|[ap]\.?m\b))",
+                         re.IGNORECASE)
 # Spellings that mean the same words; applied after normalize_english and lower-casing.
 PHRASE_EQUIVALENTS = {"pee em": "p m", "ay em": "a m"}
 WORD_EQUIVALENTS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay",
@@ -143,7 +146,7 @@ SCALE_WORDS = frozenset({"hundred", "thousand", "million", "billion"})
 def wer_words(text: str) -> list[str]:
     """One normaliser for reference and hypothesis: digits, money, dates and abbreviations to words
     (the project's normalize_english), lower case, no punctuation, a few equal spellings merged."""
-    text = normalize_english(text).lower().replace("-", " ")
+    text = normalize_english(DOTTED_TIME.sub(r"\1:\2", text)).lower().replace("-", " ")
     text = text.replace("'", "")
     text = NON_WORD.sub(" ", text)
     text = " " + " ".join(text.split()) + " "

@@ -1,4 +1,17 @@
-"""Jobs the supervisor is working on, in arrival order, and the dispatch order over them."""
+"""Jobs the supervisor is working on, and the order and priority rules over them.
+
+Priorities follow speech-dispatcher's SSIP semantics:
+- important: never cancelled by other messages; dispatched before everything else.
+- message: dispatched after important ones, first come first served.
+- text: a new text, message or important request cancels every text request (of any client)
+  that is queued or speaking.
+- notification: dropped at once if anything else is queued or speaking; cancelled by any new
+  request that is not a notification or progress.
+- progress: like notification, except that it is not dropped when others speak: it waits, and a
+  newer progress request replaces an older one that has not started.
+Within a priority, requests that have not started yet go first (in arrival order) so a new
+request's first clause never waits behind a long text; then the oldest started request.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +42,15 @@ class Job:
     dispatched: int = 0
     end_sent: bool = False
     frames: int = 0
+    priority: str = "message"
+
+    @property
+    def started(self) -> bool:
+        return self.dispatched > 0
+
+
+PRIORITIES = ("important", "message", "text", "progress", "notification")
+PRIORITY_RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 
 
 class JobTable:
@@ -47,7 +69,8 @@ class JobTable:
         job = Job(id=next(self._ids), request_id=request.id, envelope=envelope, text=request.text,
                   voice=voice, voice_name=manifest.name, length_scale=manifest.length_scale / rate,
                   noise_scale=manifest.noise_scale, noise_w=manifest.noise_w,
-                  gain=defaults.output_gain * volume, sample_rate=manifest.sample_rate)
+                  gain=defaults.output_gain * volume, sample_rate=manifest.sample_rate,
+                  priority=request.priority)
         self._jobs[job.id] = job
         return job
 
@@ -72,4 +95,16 @@ class JobTable:
         ready = [job for job in self._jobs.values() if job.dispatched < len(job.clauses)]
         if not ready:
             return None
-        return min(ready, key=lambda job: (job.dispatched > 0, job.created))
+        return min(ready, key=lambda job: (PRIORITY_RANK[job.priority], job.started, job.created))
+
+    def displaced_by(self, priority: str) -> tuple[bool, list[Job]]:
+        """Apply the SSIP rules for a new request: (drop the new one?, jobs it cancels)."""
+        jobs = list(self._jobs.values())
+        if priority == "notification":
+            return bool(jobs), []
+        cancelled = [job for job in jobs if job.priority == "notification"]
+        if priority in ("important", "message", "text"):
+            cancelled += [job for job in jobs if job.priority == "text"]
+        if priority == "progress":
+            cancelled += [job for job in jobs if job.priority == "progress" and not job.started]
+        return False, cancelled

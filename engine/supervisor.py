@@ -21,7 +21,7 @@ import zmq
 
 from engine import notify
 from engine.config import WORKER_NAMES, DaemonConfig, VoiceRef, WorkerConfig
-from engine.jobs import Job, JobTable
+from engine.jobs import PRIORITY_RANK, Job, JobTable
 from ipc import messages
 from ipc.ring import Ring, unlink_segments_with_prefix
 from models.install import english_g2p_data_dir, installed_voices
@@ -447,6 +447,16 @@ class Supervisor:
         broken = [w.failed_voices[voice.name] for w in self.workers.values() if voice.name in w.failed_voices]
         if broken:
             return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is unavailable: {broken[0]}")
+        if request.priority not in PRIORITY_RANK:
+            return refuse(messages.E_BAD_ARGUMENT, f"priority {request.priority[:20]!r} is not one of "
+                          f"{', '.join(PRIORITY_RANK)}")
+        dropped, displaced = self.jobs.displaced_by(request.priority)
+        if dropped:
+            return self._send_client(envelope, [messages.reply_error(
+                request.id, messages.E_CANCELLED, "notification dropped: something else is speaking",
+                event="cancelled")])
+        for old in displaced:
+            self._finish_with_error(old, messages.E_CANCELLED, f"cancelled by a newer {request.priority} request")
         if len(self.jobs) >= self.config.max_queued_jobs:
             return refuse(messages.E_TOO_LARGE, f"{len(self.jobs)} requests queued, the limit is "
                           f"{self.config.max_queued_jobs}; wait for some to finish")

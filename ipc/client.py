@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -77,6 +78,7 @@ class Client:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, 0)
         self.socket.connect(self.endpoint)
+        self.mailbox: dict[str, deque] = {}   # replies that arrived for another of our requests
 
     def close(self) -> None:
         self.socket.close(0)
@@ -100,14 +102,23 @@ class Client:
         frames = self.socket.recv_multipart()
         return json.loads(frames[0]), (frames[1] if len(frames) > 1 else None)
 
+    def receive_for(self, request_id: str) -> tuple[dict, bytes | None]:
+        """Next reply for this request; replies for our other requests wait in the mailbox."""
+        waiting = self.mailbox.get(request_id)
+        if waiting:
+            return waiting.popleft()
+        while True:
+            reply, payload = self.receive()
+            owner = reply.get("id", "")
+            if owner in (request_id, ""):
+                return reply, payload
+            self.mailbox.setdefault(owner, deque()).append((reply, payload))
+
     def call(self, message: dict) -> dict:
         """One request, one reply; raises RequestFailed on an error reply."""
         message.setdefault("id", uuid.uuid4().hex[:12])
         self.send(message)
-        while True:
-            reply, _ = self.receive()
-            if reply.get("id") in (message["id"], ""):
-                break
+        reply, _ = self.receive_for(message["id"])
         if reply.get("status") != "ok":
             raise RequestFailed(reply)
         return reply
@@ -135,22 +146,24 @@ class Client:
             time.sleep(0.1)
 
     def speak_events(self, text: str, voice: str | None = None, rate: float | None = None,
-                     volume: float | None = None, request_id: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
+                     volume: float | None = None, request_id: str | None = None,
+                     priority: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
         """Send a speak request and yield every (event, payload) for it until it ends."""
         request = {"type": "speak", "id": request_id or uuid.uuid4().hex[:12], "text": text}
-        for key, value in (("voice", voice), ("rate", rate), ("volume", volume)):
+        for key, value in (("voice", voice), ("rate", rate), ("volume", volume), ("priority", priority)):
             if value is not None:
                 request[key] = value
         self.send(request)
-        while True:
-            reply, payload = self.receive()
-            if reply.get("id") not in (request["id"], ""):
-                continue
-            if reply.get("status") != "ok":
-                raise RequestFailed(reply)
-            yield reply, payload
-            if reply.get("event") == "done":
-                return
+        try:
+            while True:
+                reply, payload = self.receive_for(request["id"])
+                if reply.get("status") != "ok":
+                    raise RequestFailed(reply)
+                yield reply, payload
+                if reply.get("event") == "done":
+                    return
+        finally:
+            self.mailbox.pop(request["id"], None)
 
     def speak(self, text: str, **options) -> Iterator[AudioChunk]:
         for event, payload in self.speak_events(text, **options):

@@ -64,6 +64,7 @@ class Speak:
     rate: float | None = None      # speed multiplier: 2.0 is twice as fast
     volume: float | None = None    # gain multiplier, 0..2
     output: str = "stream"         # "stream": PCM comes back to the client
+    priority: str = "message"      # important, message, text, notification, progress (SSIP rules)
 
 
 @message("stop")
