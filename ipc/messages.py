@@ -63,6 +63,7 @@ class Speak:
     lang: str | None = None
     rate: float | None = None      # speed multiplier: 2.0 is twice as fast
     volume: float | None = None    # gain multiplier, 0..2
+    pitch: float | None = None     # accepted; Piper voices cannot change pitch (see README)
     output: str = "stream"         # "stream": PCM comes back to the client
     priority: str = "message"      # important, message, text, notification, progress (SSIP rules)
 
