@@ -17,6 +17,7 @@ from frontends.g2p_data import g2p_tokens
 from frontends.text import (
     DEFAULT_MAX_CLAUSE_WORDS,
     first_clause_short,
+    group_short_clauses,
     normalize_whitespace_and_punct,
     split_clauses,
     split_sentences,
@@ -230,8 +231,12 @@ class EnglishFrontend:
             clause_texts = split_clauses(normalize_english(sentence), self.max_clause_words)
             if first and first_clause_words:
                 clause_texts = first_clause_short(clause_texts, first_clause_words)
-            for clause_text in clause_texts:
-                phonemes = self.phonemize(clause_text)
+                groups = [clause_texts[:1]] + group_short_clauses(clause_texts[1:], self.max_clause_words)
+            else:
+                groups = group_short_clauses(clause_texts, self.max_clause_words)
+            for group in groups:
+                clause_text = " ".join(group)
+                phonemes = " ".join(p for p in (self.phonemize(text) for text in group) if p)
                 if not any(char.isalpha() for char in phonemes):
                     continue  # e.g. a clause that was only symbols
                 first = False

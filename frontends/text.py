@@ -257,3 +257,18 @@ def first_clause_short(clauses: list[str], max_words: int = DEFAULT_FIRST_CLAUSE
     head = " ".join(words[:cut])
     tail = " ".join(words[cut:])
     return [head, tail] + list(clauses[1:])
+
+
+def group_short_clauses(clauses: list[str], max_words: int) -> list[list[str]]:
+    """Group a sentence's clauses into synthesis units of at most max_words.
+
+    Why: the voice was trained on whole sentences; synthesizing a comma clause on its own
+    swallows its last consonant ("March third," heard as "March three") and flattens prosody.
+    Only long sentences are cut at their commas."""
+    groups: list[list[str]] = []
+    for clause in clauses:
+        if groups and sum(len(c.split()) for c in groups[-1]) + len(clause.split()) <= max_words:
+            groups[-1].append(clause)
+        else:
+            groups.append([clause])
+    return groups

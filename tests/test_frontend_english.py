@@ -319,7 +319,21 @@ def test_weak_forms_are_unstressed_or_secondary():
 
 def test_clause_keeps_semicolon_and_colon(frontend):
     clauses = list(frontend.clauses("First this; then that: done."))
-    assert [clause.phonemes[-1] for clause in clauses] == [";", ":", "."]
+    # short clauses of one sentence are synthesized together, each keeping its mark
+    assert len(clauses) == 1
+    phonemes = clauses[0].phonemes
+    assert phonemes.index(";") < phonemes.index(":") < phonemes.index(".") == len(phonemes) - 1
+
+
+def test_long_sentences_are_cut_at_commas_short_ones_are_not(frontend):
+    short = list(frontend.clauses("She was born on March third, nineteen eighty five."))
+    assert len(short) == 1 and "θˈɜːd," in short[0].phonemes
+    long_text = ("When the committee finally met on Tuesday afternoon after weeks of delay, "
+                 "the members argued for hours about the budget, the schedule and the building.")
+    assert len(list(frontend.clauses(long_text))) >= 2
+    # the first clause of a message is kept short for a quick first sound
+    first = next(iter(frontend.clauses(long_text, first_clause_words=6)))
+    assert len(first.text.split()) <= 7
 
 
 def test_clauses_stream_with_text_and_ids(frontend):
