@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "/run/ttsd with --system)")
     serve.add_argument("--voice", help="default voice")
     serve.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per stage")
+    serve.add_argument("--device", default="", help="audio output device for --play: index or part of its "
+                       "name (see `ttsd devices`; default: the system default)")
+
+    devices = commands.add_parser("devices", help="list audio output devices")
+    devices.add_argument("--json", action="store_true", help="machine-readable output")
 
     say = commands.add_parser("say", help="speak text through the daemon")
     add_endpoint(say)
@@ -59,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     target = say.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write a 16-bit mono WAV file")
     target.add_argument("--raw", action="store_true", help="write raw s16le PCM to standard output as it arrives")
+    target.add_argument("--play", action="store_true", help="play on the daemon's audio device")
     say.add_argument("--stats", action="store_true", help="print timings as one JSON object on stderr "
                      "(stdout when --out is used)")
 
@@ -84,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sentences", type=int, help="how many of the 20 benchmark sentences to use (default: all)")
     bench.add_argument("--quick", action="store_true", help="smoke run: 2 sentences and one short paragraph")
     bench.add_argument("--json", type=Path, help="also write the full results to this JSON file")
+
+    speechd = commands.add_parser("speechd", help="speech-dispatcher integration")
+    speechd_commands = speechd.add_subparsers(dest="speechd_command", required=True, metavar="ACTION")
+    speechd_install = speechd_commands.add_parser("install", help="register sd_ttsd as a speech-dispatcher module")
+    where = speechd_install.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="~/.config/speech-dispatcher (the default)")
+    where.add_argument("--system", action="store_true", help="/etc/speech-dispatcher")
+    where.add_argument("--config-dir", type=Path, help="this speech-dispatcher configuration directory")
+    speechd_install.add_argument("--endpoint", help="daemon endpoint the module uses (default: the "
+                                 "module's $TTSD_ENDPOINT or the user's default socket)")
     return parser
 
 
@@ -113,6 +129,7 @@ def cmd_serve(args) -> int:
         system=args.system,
         default_voice=args.voice,
         onnx_threads=args.threads,
+        device=args.device,
     )
     return serve(config)
 
@@ -142,6 +159,7 @@ def cmd_say(args) -> int:
     try:
         with client_for(args) as client:
             result = client.synthesize(text, voice=args.voice, rate=args.rate, volume=args.volume, priority=args.priority,
+                                       output="play" if args.play else "stream",
                                        on_chunk=on_chunk)
     except DaemonUnavailable as error:
         return fail(str(error), EXIT_NO_DAEMON)
@@ -214,14 +232,40 @@ def cmd_voices(args) -> int:
     return EXIT_OK
 
 
+def cmd_devices(args) -> int:
+    from engine.audio_device import list_devices
+
+    devices = list_devices()
+    if args.json:
+        print(json.dumps(devices, indent=1))
+    elif not devices:
+        print("no audio output devices (is a sound server running?)")
+    for device in [] if args.json else devices:
+        print(f"{device['index']:3}  {device['name']:40} {device['output_channels']} ch  "
+              f"{device['default_samplerate']:.0f} Hz")
+    return EXIT_OK
+
+
 def cmd_bench(args) -> int:
     from engine.bench import run_bench
 
     return run_bench(args)
 
 
-COMMANDS = {"serve": cmd_serve, "say": cmd_say, "status": cmd_status, "stop": cmd_stop,
-            "voices": cmd_voices, "bench": cmd_bench}
+def cmd_speechd(args) -> int:
+    from engine.speechd_install import InstallPlan, config_dir_for, install, module_binary
+
+    try:
+        plan = InstallPlan(config_dir=config_dir_for(args.user, args.system, args.config_dir),
+                           module_binary=module_binary(), endpoint=args.endpoint)
+        install(plan)
+    except OSError as error:
+        return fail(str(error))
+    return EXIT_OK
+
+
+COMMANDS = {"speechd": cmd_speechd, "serve": cmd_serve, "say": cmd_say, "status": cmd_status, "stop": cmd_stop,
+            "voices": cmd_voices, "bench": cmd_bench, "devices": cmd_devices}
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ class DaemonConfig:
     frames_ring_bytes: int = 8 << 20
     pcm_ring_bytes: int = 4 << 20
     onnx_threads: int = 1
+    device: str = ""                    # audio output device (name part or index); "" = default
     heartbeat_interval: float = 1.0
     worker_timeout: float = 15.0        # no heartbeat for this long: the worker is hung
     startup_timeout: float = 120.0      # model loading and warm-up
@@ -69,6 +70,7 @@ class WorkerConfig:
     g2p_data_dir: str = ""
     onnx_threads: int = 1
     output_gain: float = OUTPUT_GAIN
+    device: str = ""
     heartbeat_interval: float = 1.0
     supervisor_timeout: float = 10.0
 

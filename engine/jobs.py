@@ -43,6 +43,7 @@ class Job:
     end_sent: bool = False
     frames: int = 0
     priority: str = "message"
+    output: str = "stream"
 
     @property
     def started(self) -> bool:

@@ -118,6 +118,7 @@ class Supervisor:
                 g2p_data_dir=str(english_g2p_data_dir(self.config.data_dir)),
                 onnx_threads=self.config.onnx_threads,
                 output_gain=self.config.output_gain,
+                device=self.config.device,
                 heartbeat_interval=self.config.heartbeat_interval,
                 supervisor_timeout=max(10.0, 5 * self.config.heartbeat_interval),
             )
@@ -329,6 +330,8 @@ class Supervisor:
             if (msg.job, msg.clause) in self.acoustic_in_flight:
                 self.acoustic_in_flight.remove((msg.job, msg.clause))
             job.frames += msg.frames
+        elif isinstance(msg, messages.Playing):
+            self._reply(job, messages.reply_ok(job.request_id, event="playing"))
         elif isinstance(msg, messages.Audio):
             self._forward_audio(job, msg, payload)
         elif isinstance(msg, messages.JobFinished):
@@ -437,8 +440,9 @@ class Supervisor:
             return refuse(messages.E_BAD_ARGUMENT, f"rate {request.rate} is out of range 0.25..4.0")
         if request.volume is not None and not 0.0 <= request.volume <= 2.0:
             return refuse(messages.E_BAD_ARGUMENT, f"volume {request.volume} is out of range 0.0..2.0")
-        if request.output != "stream":
-            return refuse(messages.E_BAD_ARGUMENT, f"output {request.output[:20]!r} is not supported; use \"stream\"")
+        if request.output not in ("stream", "play"):
+            return refuse(messages.E_BAD_ARGUMENT, f"output {request.output[:20]!r} is not supported; "
+                          "use \"stream\" (PCM back to you) or \"play\" (the daemon's audio device)")
         voice_index = self._pick_voice(request)
         if voice_index is None:
             names = ", ".join(v.name for v in self.voices)
@@ -462,6 +466,9 @@ class Supervisor:
                           f"{self.config.max_queued_jobs}; wait for some to finish")
         job = self.jobs.add(envelope=envelope, request=request, voice=voice_index,
                             manifest=self.manifests[voice.name], defaults=self.config)
+        job.output = request.output
+        if job.output != "stream":
+            self._send_worker("sink", messages.SinkJob(job=job.id, output=job.output))
         self._send_client(envelope, [messages.reply_ok(request.id, event="queued", voice=voice.name)])
         self._dispatch()
         return None

@@ -1,7 +1,8 @@
-"""Sink worker: PCM from the PCM ring -> the client stream (through the supervisor).
+"""Sink worker: PCM from the PCM ring -> the client stream (through the supervisor) or the device.
 
-One loop: read the next PCM record and send it on as an Audio message with the PCM as a binary
-frame; at a job's end report JobFinished with its sample count.
+One loop: read the next PCM record; a "stream" job's PCM is sent on as an Audio message with the
+PCM as a binary frame, a "play" job's PCM is queued on the audio device. At a job's end report
+JobFinished (for "play": once the device has played it all). Cancel aborts the device at once.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from collections import deque
 
 import zmq
 
+from engine.audio_device import DevicePlayer, NoAudioDevice
 from engine.workerlib import ControlChannel, drain, make_bell_pull, start_worker
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_JOB_END, KIND_PCM, Ring
 
 NAME = "sink"
 MAX_REMEMBERED_CANCELS = 4096
+PLAYING_POLL_MS = 5          # while the device plays, look for finished jobs this often
 
 
 def main(argv: list[str]) -> int:
@@ -26,41 +29,77 @@ def main(argv: list[str]) -> int:
     control = ControlChannel(config, context)
     pcm_ring = Ring.attach(config.pcm_ring)
     my_bell = make_bell_pull(context, config.bell_endpoint)
+    player = DevicePlayer(device_spec=config.device or None)
     control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[voice.name for voice in config.voices]))
 
+    outputs: dict[int, str] = {}
     samples_sent: dict[int, int] = {}
     chunks_sent: dict[int, int] = {}
+    voice_rates: dict[int, int] = {}
     cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
     poller = zmq.Poller()
     poller.register(control.socket, zmq.POLLIN)
     poller.register(my_bell, zmq.POLLIN)
     interval_ms = int(config.heartbeat_interval * 1000)
 
+    def forget(job: int) -> None:
+        for table in (outputs, samples_sent, chunks_sent, voice_rates):
+            table.pop(job, None)
+
+    def fail(job: int, errno: int, reason: str) -> None:
+        control.send(messages.JobFailed(job=job, errno=errno, reason=reason))
+        cancelled.append(job)
+        forget(job)
+
     while True:
-        poller.poll(0 if pcm_ring.used_bytes() else interval_ms)
+        playing = bool(player.queues) or player.current_job is not None
+        poller.poll(0 if pcm_ring.used_bytes() else (PLAYING_POLL_MS if playing else interval_ms))
         drain(my_bell)
         for msg in control.receive_all():
             if isinstance(msg, messages.Shutdown):
+                player.close()
                 return 0
             if isinstance(msg, messages.Cancel):
                 cancelled.extend(msg.jobs)
+                player.cancel(msg.jobs)
                 for job in msg.jobs:
-                    samples_sent.pop(job, None)
-                    chunks_sent.pop(job, None)
+                    forget(job)
+            elif isinstance(msg, messages.SinkJob):
+                outputs[msg.job] = msg.output
+        while player.started:
+            job, _when = player.started.popleft()
+            control.send(messages.Playing(job=job))
+        while player.finished:
+            done = player.finished.popleft()
+            rate = voice_rates.pop(done.job, player.stream_rate) or 1
+            samples = round(done.samples * rate / max(1, player.stream_rate))
+            control.send(messages.JobFinished(job=done.job, samples=samples))
+            forget(done.job)
         control.tick()
         record = pcm_ring.read()
         if record is None or record.job in cancelled:
             continue
-        if record.kind == KIND_PCM:
+        output = outputs.get(record.job, "stream")
+        if record.kind == KIND_PCM and output == "play":
+            try:
+                player.open(record.aux)
+            except NoAudioDevice as error:
+                fail(record.job, messages.E_NO_DEVICE, str(error))
+                continue
+            voice_rates[record.job] = record.aux
+            player.queue(record.job, record.payload, record.aux)
+        elif record.kind == KIND_PCM:
             samples = len(record.payload) // 2
             seq = chunks_sent.get(record.job, 0)
             control.send(messages.Audio(job=record.job, seq=seq, sample_rate=record.aux, samples=samples),
                          record.payload)
             chunks_sent[record.job] = seq + 1
             samples_sent[record.job] = samples_sent.get(record.job, 0) + samples
+        elif record.kind == KIND_JOB_END and output == "play":
+            player.end(record.job)
         elif record.kind == KIND_JOB_END:
-            control.send(messages.JobFinished(job=record.job, samples=samples_sent.pop(record.job, 0)))
-            chunks_sent.pop(record.job, None)
+            control.send(messages.JobFinished(job=record.job, samples=samples_sent.get(record.job, 0)))
+            forget(record.job)
         elif record.kind == KIND_CLAUSE_END:
             pass
 

@@ -53,10 +53,13 @@ class SpeechResult:
     first_audio: float | None = None
     finished: float = 0.0
     chunks: int = 0
+    played_seconds: float = 0.0          # output="play": audio the device played
     events: list[dict] = field(default_factory=list)
 
     @property
     def audio_seconds(self) -> float:
+        if not self.pcm:
+            return self.played_seconds
         return len(self.pcm) / 2 / self.sample_rate if self.sample_rate else 0.0
 
     def stats(self) -> dict:
@@ -147,10 +150,11 @@ class Client:
 
     def speak_events(self, text: str, voice: str | None = None, rate: float | None = None,
                      volume: float | None = None, request_id: str | None = None,
-                     priority: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
+                     priority: str | None = None, output: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
         """Send a speak request and yield every (event, payload) for it until it ends."""
         request = {"type": "speak", "id": request_id or uuid.uuid4().hex[:12], "text": text}
-        for key, value in (("voice", voice), ("rate", rate), ("volume", volume), ("priority", priority)):
+        for key, value in (("voice", voice), ("rate", rate), ("volume", volume), ("priority", priority),
+                           ("output", output)):
             if value is not None:
                 request[key] = value
         self.send(request)
@@ -186,8 +190,12 @@ class Client:
                 pieces.append(payload or b"")
                 if on_chunk is not None:
                     on_chunk(payload or b"", event["sample_rate"])
+            elif kind == "playing" and result.first_audio is None:
+                result.first_audio = time.monotonic()     # output="play": first sample at the device
             elif kind == "done":
                 result.voice = event.get("voice", result.voice)
+                if not pieces:
+                    result.played_seconds = event.get("audio_s", 0.0)
         result.finished = time.monotonic()
         result.pcm = b"".join(pieces)
         return result

@@ -23,6 +23,7 @@ E_VOICE_UNAVAILABLE = 7  # voice exists but cannot speak now (quarantined, faile
 E_WORKER_FAILED = 8      # a worker died or failed while handling the request
 E_CANCELLED = 9          # stopped by the client or by a higher-priority message
 E_UNKNOWN_JOB = 10       # no such request to act on
+E_NO_DEVICE = 11         # no audio output device could be opened
 
 MAX_MESSAGE_BYTES = 256 * 1024   # raw limit on one incoming client frame
 MAX_TEXT_CHARS = 20_000          # limit on the text of one speak request
@@ -64,7 +65,7 @@ class Speak:
     rate: float | None = None      # speed multiplier: 2.0 is twice as fast
     volume: float | None = None    # gain multiplier, 0..2
     pitch: float | None = None     # accepted; Piper voices cannot change pitch (see README)
-    output: str = "stream"         # "stream": PCM comes back to the client
+    output: str = "stream"         # "stream": PCM comes back to the client; "play": the daemon's device
     priority: str = "message"      # important, message, text, notification, progress (SSIP rules)
 
 
@@ -147,6 +148,19 @@ class Synthesize:
     noise_scale: float
     noise_w: float
     gain: float = 1.0
+
+
+@message("sink_job")
+class SinkJob:
+    """Tells the sink where a job's audio goes, before any of it arrives."""
+    job: int
+    output: str
+
+
+@message("playing")
+class Playing:
+    """The job's first sample reached the audio device."""
+    job: int
 
 
 @message("end_job")
