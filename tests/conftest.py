@@ -50,7 +50,8 @@ class Daemon:
         return self.process.wait(timeout=timeout)
 
 
-def start_daemon(runtime_dir: Path, data_dir: Path, extra: list[str] | None = None) -> Daemon:
+def start_daemon(runtime_dir: Path, data_dir: Path, extra: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> Daemon:
     from ipc.client import Client, DaemonUnavailable
 
     runtime_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,7 @@ def start_daemon(runtime_dir: Path, data_dir: Path, extra: list[str] | None = No
     log_file = open(log_path, "wb")
     process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(runtime_dir),
                                 "--data-dir", str(data_dir), "--endpoint", endpoint, *(extra or [])],
-                               stdout=log_file, stderr=subprocess.STDOUT)
+                               stdout=log_file, stderr=subprocess.STDOUT, env=env)
     daemon = Daemon(process=process, runtime_dir=runtime_dir, endpoint=endpoint, log_path=log_path)
     deadline = time.monotonic() + READY_TIMEOUT
     while True:

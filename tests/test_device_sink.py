@@ -1,0 +1,88 @@
+"""The sounddevice sink against a real PulseAudio server with a null sink (captured from its monitor)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from ipc.client import Client, RequestFailed
+from tests.conftest import start_daemon
+from tests.pulse_server import start_pulse_server, voiced_seconds
+
+RATE = 22050
+
+
+@pytest.fixture(scope="module")
+def pulse():
+    server = start_pulse_server()
+    if server is None:
+        pytest.skip("PulseAudio is not installed: run scripts/test.sh, which installs it")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def playing_daemon(pulse, tmp_path_factory, data_dir, joe_voice):
+    daemon = start_daemon(tmp_path_factory.mktemp("play") / "run", data_dir, env=pulse.env)
+    yield daemon
+    daemon.stop()
+
+
+def test_devices_are_listed(pulse):
+    import subprocess, sys
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "devices", "--json"], env=pulse.env,
+                         capture_output=True, text=True, check=True).stdout
+    names = [device["name"] for device in json.loads(out)]
+    assert "pulse" in names or "default" in names
+
+
+def test_played_speech_arrives_at_the_null_sink(pulse, playing_daemon):
+    capture = pulse.capture(RATE)
+    with Client(playing_daemon.endpoint) as client:
+        result = client.synthesize("Speech played through the audio server arrives at the null sink.",
+                                   output="play")
+    samples = capture.stop()
+    assert result.first_audio is not None and result.audio_seconds > 2.0
+    heard = voiced_seconds(samples, RATE)
+    assert result.audio_seconds - 0.6 < heard < result.audio_seconds + 0.3, (heard, result.audio_seconds)
+
+
+def test_stop_aborts_playback(pulse, playing_daemon):
+    long_text = " ".join(["This long announcement keeps going on and on for quite a while."] * 6)
+    capture = pulse.capture(RATE)
+    outcome = {}
+
+    def speak():
+        with Client(playing_daemon.endpoint) as client:
+            try:
+                outcome["result"] = client.synthesize(long_text, output="play")
+            except RequestFailed as failure:
+                outcome["error"] = failure
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    time.sleep(2.0)
+    assert playing_daemon.ttsd("stop").returncode == 0
+    speaker.join(30)
+    time.sleep(1.0)
+    samples = capture.stop()
+    assert outcome["error"].cancelled
+    heard = voiced_seconds(samples, RATE)
+    assert heard < 4.0, f"speech went on for {heard:.1f} s after a stop at ~2 s"
+
+
+def test_no_device_is_a_clear_error_and_streaming_still_works(tmp_path, data_dir, joe_voice):
+    import os
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "PULSE_SERVER": "unix:/nonexistent"}
+    daemon = start_daemon(tmp_path / "nodev", data_dir, extra=["--device", "no-such-device"], env=env)
+    try:
+        with Client(daemon.endpoint) as client:
+            with pytest.raises(RequestFailed) as failure:
+                client.synthesize("Nothing to play on.", output="play")
+            assert "device" in failure.value.reason
+            assert client.synthesize("But streaming works.").audio_seconds > 0.5
+    finally:
+        daemon.stop()
