@@ -113,8 +113,9 @@ class DevicePlayer:
         with self.lock:
             self.queues.setdefault(job, deque()).append(END_OF_JOB)
 
-    def cancel(self, jobs: list[int]) -> None:
-        """Drop the jobs' audio; if one is playing, abort the device at once (no drain)."""
+    def cancel(self, jobs: list[int]) -> bool:
+        """Drop the jobs' audio; if one is playing, abort the device at once (no drain).
+        Returns True when playing audio was cut."""
         with self.lock:
             playing = self.current_job in jobs
             for job in jobs:
@@ -126,6 +127,7 @@ class DevicePlayer:
         if playing and self.stream is not None:
             self.stream.abort()
             self.stream.start()
+        return playing
 
     def _fill(self, out, frames, _time, _status) -> None:
         """PortAudio callback: copy the next samples of the current job, silence when idle."""

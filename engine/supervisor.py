@@ -75,6 +75,7 @@ class Supervisor:
         self.clients: zmq.Socket | None = None
         self.control: zmq.Socket | None = None
         self.started_at = time.time()
+        self.last_silenced_at: float | None = None     # CLOCK_MONOTONIC of the last device abort
 
     # ---- start and stop -------------------------------------------------------------------
 
@@ -319,6 +320,9 @@ class Supervisor:
             return
         if isinstance(msg, messages.Heartbeat):
             return
+        if isinstance(msg, messages.Silenced):
+            self.last_silenced_at = msg.at
+            return
         job = self.jobs.get(msg.job) if hasattr(msg, "job") else None
         if job is None:
             return
@@ -511,7 +515,8 @@ class Supervisor:
         return {"pid": os.getpid(), "state": "ready" if self.all_ready() else "starting",
                 "endpoint": self.config.endpoint, "uptime_s": round(time.time() - self.started_at, 1),
                 "workers": workers, "voices": voices,
-                "queue": {"jobs": len(self.jobs), "acoustic_in_flight": len(self.acoustic_in_flight)}}
+                "queue": {"jobs": len(self.jobs), "acoustic_in_flight": len(self.acoustic_in_flight)},
+                "last_silenced_monotonic": self.last_silenced_at}
 
 
 def serve(config: DaemonConfig) -> int:

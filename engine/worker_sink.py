@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import deque
 
 import zmq
@@ -61,7 +62,8 @@ def main(argv: list[str]) -> int:
                 return 0
             if isinstance(msg, messages.Cancel):
                 cancelled.extend(msg.jobs)
-                player.cancel(msg.jobs)
+                if player.cancel(msg.jobs):
+                    control.send(messages.Silenced(jobs=msg.jobs, at=time.monotonic()))
                 for job in msg.jobs:
                     forget(job)
             elif isinstance(msg, messages.SinkJob):

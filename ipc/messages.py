@@ -163,6 +163,13 @@ class Playing:
     job: int
 
 
+@message("silenced")
+class Silenced:
+    """The device was aborted for cancelled jobs at `at` (CLOCK_MONOTONIC, comparable across processes)."""
+    jobs: list[int]
+    at: float
+
+
 @message("end_job")
 class EndJob:
     """Sent to the acoustic stage after a job's last clause: it marks the end in the frame ring."""
