@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default="", help="audio output device for --play: index or part of its "
                        "name (see `ttsd devices`; default: the system default)")
 
+    serve.add_argument("--integrity-interval", type=float, default=300.0, metavar="SECONDS",
+                       help="re-hash every loaded voice's files this often; a voice that fails is "
+                       "quarantined (default 300; 0 turns it off)")
+
     devices = commands.add_parser("devices", help="list audio output devices")
     devices.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -130,6 +134,7 @@ def cmd_serve(args) -> int:
         default_voice=args.voice,
         onnx_threads=args.threads,
         device=args.device,
+        integrity_interval=args.integrity_interval,
     )
     return serve(config)
 

@@ -30,6 +30,7 @@ class DaemonConfig:
     pcm_ring_bytes: int = 4 << 20
     onnx_threads: int = 1
     device: str = ""                    # audio output device (name part or index); "" = default
+    integrity_interval: float = 300.0   # seconds between re-hashes of every loaded voice; 0 = off
     heartbeat_interval: float = 1.0
     worker_timeout: float = 15.0        # no heartbeat for this long: the worker is hung
     startup_timeout: float = 120.0      # model loading and warm-up

@@ -21,6 +21,7 @@ import zmq
 
 from engine import notify
 from engine.config import WORKER_NAMES, DaemonConfig, VoiceRef, WorkerConfig
+from engine.integrity import IntegrityChecker
 from engine.jobs import PRIORITY_RANK, Job, JobTable
 from ipc import messages
 from ipc.ring import Ring, unlink_segments_with_prefix
@@ -76,6 +77,8 @@ class Supervisor:
         self.control: zmq.Socket | None = None
         self.started_at = time.time()
         self.last_silenced_at: float | None = None     # CLOCK_MONOTONIC of the last device abort
+        self.quarantined: dict[str, dict] = {}         # voice -> {"reason", "since"}
+        self.integrity: IntegrityChecker | None = None
 
     # ---- start and stop -------------------------------------------------------------------
 
@@ -128,6 +131,9 @@ class Supervisor:
             self.workers[name] = WorkerProcess(name=name, config_path=path)
         for worker in self.workers.values():
             self._spawn(worker)
+        self.integrity = IntegrityChecker({v.name: Path(v.path) for v in self.voices}, self.manifests,
+                                          self.config.integrity_interval)
+        self.integrity.start()
         notify.send("STATUS=loading voices")
 
     def _take_lock(self) -> None:
@@ -165,6 +171,8 @@ class Supervisor:
             self.context.term()
             return
         notify.send("STOPPING=1")
+        if self.integrity is not None:
+            self.integrity.stop()
         for worker in self.workers.values():
             self._send_worker(worker.name, messages.Shutdown(reason="daemon stopping"))
         deadline = time.monotonic() + SHUTDOWN_GRACE
@@ -228,7 +236,36 @@ class Supervisor:
                   file=sys.stderr, flush=True)
             notify.send("READY=1", f"STATUS=ready: {len(self.voices)} voice(s)")
         notify.send("WATCHDOG=1")
+        self._apply_integrity_verdicts()
         self._dispatch()
+
+    def _apply_integrity_verdicts(self) -> None:
+        """Quarantine a voice whose files changed; lift it (reloading the models) once they verify again."""
+        if self.integrity is None:
+            return
+        for verdict in self.integrity.results():
+            if not verdict.ok and verdict.voice not in self.quarantined:
+                self.quarantined[verdict.voice] = {"reason": verdict.reason, "since": verdict.checked_at}
+                print(f"ttsd: quarantined voice {verdict.voice}: {verdict.reason}", file=sys.stderr, flush=True)
+                for job in [j for j in self.jobs.all() if j.voice_name == verdict.voice]:
+                    self._finish_with_error(job, messages.E_VOICE_UNAVAILABLE,
+                                            f"voice {verdict.voice} was quarantined: {verdict.reason}")
+            elif verdict.ok and verdict.voice in self.quarantined:
+                del self.quarantined[verdict.voice]
+                print(f"ttsd: voice {verdict.voice} verifies again; reloading its models", file=sys.stderr, flush=True)
+                for name in ("acoustic", "vocoder"):
+                    self._restart_for_reload(self.workers[name])
+
+    def _restart_for_reload(self, worker: WorkerProcess) -> None:
+        if worker.process is not None and worker.process.poll() is None:
+            self._send_worker(worker.name, messages.Shutdown(reason="reloading voices"))
+            try:
+                worker.process.wait(timeout=SHUTDOWN_GRACE)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        self._worker_lost(worker.name)
+        self._spawn(worker)
 
     # ---- workers --------------------------------------------------------------------------
 
@@ -452,6 +489,9 @@ class Supervisor:
             names = ", ".join(v.name for v in self.voices)
             return refuse(messages.E_UNKNOWN_VOICE, f"unknown voice {request.voice!r}; installed voices: {names}")
         voice = self.voices[voice_index]
+        if voice.name in self.quarantined:
+            return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is quarantined: "
+                          f"{self.quarantined[voice.name]['reason']}")
         broken = [w.failed_voices[voice.name] for w in self.workers.values() if voice.name in w.failed_voices]
         if broken:
             return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is unavailable: {broken[0]}")
@@ -509,9 +549,12 @@ class Supervisor:
         voices = []
         for ref in self.voices:
             problems = [w.failed_voices[ref.name] for w in self.workers.values() if ref.name in w.failed_voices]
-            voices.append({"name": ref.name, "language": self.manifests[ref.name].language, "path": ref.path,
-                           "state": "failed" if problems else ("ready" if self.all_ready() else "loading"),
-                           **({"reason": problems[0]} if problems else {})})
+            entry = {"name": ref.name, "language": self.manifests[ref.name].language, "path": ref.path,
+                     "state": "failed" if problems else ("ready" if self.all_ready() else "loading"),
+                     **({"reason": problems[0]} if problems else {})}
+            if ref.name in self.quarantined:
+                entry.update(state="quarantined", **self.quarantined[ref.name])
+            voices.append(entry)
         return {"pid": os.getpid(), "state": "ready" if self.all_ready() else "starting",
                 "endpoint": self.config.endpoint, "uptime_s": round(time.time() - self.started_at, 1),
                 "workers": workers, "voices": voices,

@@ -1,0 +1,66 @@
+"""Weights checked while running: a tampered voice is quarantined, the other voice keeps speaking,
+and a good copy put back is picked up without a restart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from ipc import messages
+from ipc.client import Client, RequestFailed
+from models.install import english_g2p_data_dir
+
+
+def wait_for_voice_state(client: Client, name: str, state: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.status()
+        voice = next(v for v in status["voices"] if v["name"] == name)
+        if voice["state"] == state:
+            return voice
+        assert time.monotonic() < deadline, f"voice {name} never became {state}: {voice}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def two_voice_data(tmp_path, joe_voice, data_dir):
+    """A private data dir with the real voice and a renamed copy of it (tampering must not touch the real one)."""
+    root = tmp_path / "data"
+    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
+    for name in ("en_US-joe-medium", "en_US-joe-copy"):
+        target = root / "voices" / name
+        shutil.copytree(joe_voice.path, target)
+        manifest = json.loads((target / "manifest.json").read_text())
+        manifest["name"] = name
+        (target / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+@pytest.mark.parametrize("victim_file", ["acoustic.onnx", "decoder.onnx"])
+def test_flipped_byte_quarantines_voice_and_good_copy_returns(two_voice_data, victim_file):
+    from tests.conftest import start_daemon
+    daemon = start_daemon(two_voice_data.parent / f"run-{victim_file}", two_voice_data,
+                          extra=["--integrity-interval", "1"])
+    try:
+        victim = two_voice_data / "voices" / "en_US-joe-copy" / victim_file
+        original = victim.read_bytes()
+        with Client(daemon.endpoint) as client:
+            assert client.synthesize("Before tampering.", voice="en_US-joe-copy").audio_seconds > 0.3
+            tampered = bytearray(original)
+            tampered[len(tampered) // 2] ^= 0x01
+            victim.write_bytes(bytes(tampered))
+            voice = wait_for_voice_state(client, "en_US-joe-copy", "quarantined", timeout=10)
+            assert victim_file in voice["reason"] and voice["since"] > 0
+            with pytest.raises(RequestFailed) as failure:
+                client.synthesize("Tampered.", voice="en_US-joe-copy")
+            assert failure.value.errno == messages.E_VOICE_UNAVAILABLE and "quarantined" in failure.value.reason
+            assert client.synthesize("The other voice still speaks.", voice="en_US-joe-medium").audio_seconds > 0.5
+            victim.write_bytes(original)                       # a good copy is put back
+            wait_for_voice_state(client, "en_US-joe-copy", "ready", timeout=60)
+            client.wait_ready(60)
+            assert client.synthesize("Trusted again.", voice="en_US-joe-copy").audio_seconds > 0.3
+    finally:
+        daemon.stop()
