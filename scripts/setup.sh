@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3-venv libportaudio2)
 # Test-only packages go here when tests need them (audio server, speech-dispatcher, systemd-analyze).
-TEST_APT_PACKAGES=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
+TEST_APT_PACKAGES=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils speech-dispatcher speech-dispatcher-espeak-ng espeak-ng python3-speechd sox systemd)
 if [[ "${TTSD_SETUP_TESTS:-0}" == 1 ]]; then
   APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 fi
