@@ -7,6 +7,19 @@ Times are wall-clock (time.monotonic) from "request handed over" to "first audio
 ttsd is measured through its client library against a daemon this command starts (or --endpoint).
 piper-tts runs in this process with PiperVoice defaults, which includes onnxruntime's default
 intra-op threading (all cores): that is what users of piper-tts get, so it is reported as-is.
+
+Two more measurements in the same run:
+
+* stop-to-silence (ttsd): a private PulseAudio with a null sink (tests/pulse_server.py) is started and
+  the bench's daemon plays a long text on it; a random 0.3-2.0 s after the "playing" event a second
+  client sends stop(everyone=True). The sink stamps CLOCK_MONOTONIC when it has aborted the device
+  (status()["last_silenced_monotonic"]); stop-to-silence = that stamp - the moment before the stop
+  was sent. piper-tts has no stop API: its column is the time from the stop moment (same random
+  delay after its first audio chunk) until its synthesize() generator yields again and can be
+  abandoned, i.e. the rest of the sentence synthesis it is blocked in.
+* concurrency: N clients (threads, each with its own Client) speak 3 different sentences back to
+  back; piper-tts gets N threads sharing one loaded PiperVoice (onnxruntime sessions are safe to run
+  concurrently, and piper serialises its espeak-ng calls with a lock).
 """
 
 from __future__ import annotations
@@ -14,11 +27,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +85,14 @@ PARAGRAPHS = (
 QUICK_PARAGRAPH = ("The library opens at nine. Please return your books on time, "
                    "and ask at the front desk if you need help.")
 
+STOP_TEXT = PARAGRAPHS + "\n\n" + PARAGRAPHS      # long enough to still be playing/synthesizing at 2 s
+STOP_DELAY = (0.3, 2.0)                           # seconds after the first audio before the stop
+SILENCE_WAIT = 2.0                                # give up on a fresh last_silenced after this
+STOPS, QUICK_STOPS = 50, 3
+CLIENTS, QUICK_CLIENTS = 8, 2
+SENTENCES_PER_CLIENT = 3
+CAPTURE_RATE = 22050
+
 
 # ---- results ------------------------------------------------------------------------------------
 
@@ -82,11 +105,34 @@ class Timing:
 
 
 @dataclass
+class StopResult:
+    """Stop-to-silence (ttsd) or stop-to-abandon (piper-tts), in seconds."""
+    attempts: int = 0
+    times: list[float] = field(default_factory=list)
+    missed: int = 0                      # stops without a fresh measurement (see notes)
+    skipped: str = ""                    # why nothing was measured
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConcurrencyResult:
+    clients: int
+    requests: int = 0
+    ttfas: list[float] = field(default_factory=list)
+    audio: float = 0.0
+    wall: float = 0.0
+    errors: int = 0
+    error_messages: list[str] = field(default_factory=list)
+
+
+@dataclass
 class EngineResult:
     name: str
     sentences: list[Timing] = field(default_factory=list)
     paragraph: Timing | None = None
     note: str = ""
+    stops: StopResult | None = None
+    concurrency: ConcurrencyResult | None = None
 
     def summary(self) -> dict[str, float]:
         ttfas = [t.ttfa for t in self.sentences]
@@ -127,14 +173,14 @@ def measure(engine: str, synthesize: Callable[[str], Timing], sentences: list[st
 
 # ---- ttsd ---------------------------------------------------------------------------------------
 
-def start_daemon(runtime_dir: Path, data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_daemon(runtime_dir: Path, data_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     from ipc.client import Client, DaemonUnavailable
 
     endpoint = f"ipc://{runtime_dir / 'ttsd.sock'}"
     log = open(runtime_dir / "serve.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(runtime_dir),
                                 "--data-dir", str(data_dir), "--endpoint", endpoint],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+                               stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env)
     log.close()
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -177,6 +223,175 @@ def bench_ttsd(endpoint: str, sentences: list[str], paragraph: str, note: str) -
         return measure("ttsd", synthesize, sentences, paragraph, note)
 
 
+def wait_fresh_silence(client, after: float, timeout: float = SILENCE_WAIT) -> float | None:
+    """The sink's CLOCK_MONOTONIC stamp of the device abort, once it is later than `after`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        silenced = client.status().get("last_silenced_monotonic")
+        if silenced is not None and silenced > after:
+            return silenced
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.001)
+
+
+def finish_cancelled(events) -> str:
+    """Read a stopped request's remaining events; '' when it ended as cancelled, else what happened."""
+    from ipc.client import RequestFailed
+
+    try:
+        for event, _ in events:
+            if event.get("event") == "done":
+                return "the request finished instead of being cancelled"
+    except RequestFailed as failure:
+        return "" if failure.cancelled else f"request failed: {failure.reason}"
+    return "the request ended without a cancelled reply"
+
+
+def stop_round(speaker, stopper, delay: float) -> tuple[float | None, float | None, str]:
+    """Play STOP_TEXT, stop everyone `delay` s after "playing"; (t_stop, silenced stamp, problem)."""
+    events = speaker.speak_events(STOP_TEXT, output="play")
+    for event, _ in events:
+        if event.get("event") == "playing":
+            break
+        if event.get("event") == "done":
+            return None, None, "the request finished without a 'playing' event"
+    else:
+        return None, None, "the request ended without a 'playing' event"
+    time.sleep(delay)
+    t_stop = time.monotonic()
+    stopper.stop(everyone=True)
+    silenced = wait_fresh_silence(stopper, t_stop)
+    return t_stop, silenced, finish_cancelled(events)
+
+
+def bench_ttsd_stops(endpoint: str, count: int, pulse, rng: random.Random) -> StopResult:
+    """`count` measured rounds of stop_round with a random delay, after one uncounted round (it also opens
+    the device) that is captured with parec from the null sink's monitor as a cross-check."""
+    from ipc.client import Client
+
+    result = StopResult()
+    with Client(endpoint, timeout=60) as speaker, Client(endpoint, timeout=30) as stopper:
+        capture = pulse.capture(CAPTURE_RATE)
+        t_stop, silenced, problem = stop_round(speaker, stopper, 1.0)
+        result.notes.append(parec_check(capture, t_stop, silenced) + (f" ({problem})" if problem else ""))
+        for round_ in range(1, count + 1):
+            result.attempts += 1
+            time.sleep(0.05)
+            t_stop, silenced, problem = stop_round(speaker, stopper, rng.uniform(*STOP_DELAY))
+            if silenced is None:
+                result.missed += 1
+                result.notes.append(f"round {round_}: " + (problem if t_stop is None else
+                                    f"no fresh last_silenced_monotonic within {SILENCE_WAIT:.0f} s"
+                                    + (f" ({problem})" if problem else "")))
+                continue
+            result.times.append(silenced - t_stop)
+            if problem:
+                result.notes.append(f"round {round_}: {problem}")
+    return result
+
+
+def parec_check(capture, t_stop: float | None, silenced: float | None) -> str:
+    """Did the audio at the null sink really stop? Aligns the capture's end with the clock (approximate:
+    parec buffers ~20 ms and may drop its last buffer when terminated)."""
+    from tests.pulse_server import voiced_seconds
+    import numpy as np
+
+    label = "parec check (extra uncounted round, stop 1.0 s after 'playing')"
+    time.sleep(0.7)
+    capture_end = time.monotonic() + 0.3                # Capture.stop() sleeps 0.3 s, then ends parec
+    samples = capture.stop()
+    if t_stop is None:
+        return f"{label}: not done, the round did not start playing"
+    loud = np.flatnonzero(np.abs(samples) > 300.0)
+    if len(loud) == 0:
+        return f"{label}: FAILED, no audio captured at the null sink"
+    heard = voiced_seconds(samples, CAPTURE_RATE)
+    quiet_tail = (len(samples) - 1 - loud[-1]) / CAPTURE_RATE
+    after_stop = (capture_end - t_stop) - quiet_tail
+    verdict = "audio stopped" if quiet_tail > 0.5 else "FAILED, audio still playing near the capture's end"
+    stamp = "no fresh silence stamp" if silenced is None else f"sink stamp {1000 * (silenced - t_stop):.1f} ms"
+    return (f"{label}: {verdict}; {heard:.2f} s of speech heard, last loud sample ~{1000 * after_stop:.0f} ms "
+            f"after the stop was sent ({stamp}; capture alignment is approximate, +-~40 ms)")
+
+
+def client_texts(index: int) -> list[str]:
+    return [SENTENCES[(index * SENTENCES_PER_CLIENT + k) % len(SENTENCES)] for k in range(SENTENCES_PER_CLIENT)]
+
+
+def run_concurrent(clients: int, open_session: Callable[[], tuple[Callable[[str], tuple[float, float]],
+                                                                   Callable[[], None]]]) -> ConcurrencyResult:
+    """`clients` threads; each opens a session (speak(text) -> (ttfa, audio seconds), close()), waits for
+    the others, then speaks its 3 sentences back to back. Wall time: from the common start to the last end."""
+    result = ConcurrencyResult(clients=clients)
+    lock = threading.Lock()
+    start: list[float] = []
+    ends: list[float] = []
+    barrier = threading.Barrier(clients, action=lambda: start.append(time.monotonic()))
+
+    def error(message: str) -> None:
+        with lock:
+            result.errors += 1
+            if len(result.error_messages) < 5:
+                result.error_messages.append(message)
+
+    def worker(index: int) -> None:
+        texts = client_texts(index)
+        try:
+            speak, close = open_session()
+        except Exception as failure:                    # noqa: BLE001 - counted and reported
+            speak, close = None, lambda: None
+            for _ in texts:
+                error(f"client {index}: {failure!r}")
+        try:
+            barrier.wait(timeout=300)
+        except threading.BrokenBarrierError:
+            error(f"client {index}: start barrier broken")
+            return
+        try:
+            for text in texts if speak is not None else []:
+                with lock:
+                    result.requests += 1
+                try:
+                    ttfa, audio = speak(text)
+                except Exception as failure:            # noqa: BLE001 - counted and reported
+                    error(f"client {index}: {failure!r}")
+                    continue
+                with lock:
+                    result.ttfas.append(ttfa)
+                    result.audio += audio
+        finally:
+            with lock:
+                ends.append(time.monotonic())
+            close()
+
+    threads = [threading.Thread(target=worker, args=(index,), daemon=True) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if start and ends:
+        result.wall = max(ends) - start[0]
+    return result
+
+
+def bench_ttsd_concurrency(endpoint: str, clients: int) -> ConcurrencyResult:
+    from ipc.client import Client
+
+    def open_session():
+        client = Client(endpoint, timeout=120)
+
+        def speak(text: str) -> tuple[float, float]:
+            result = client.synthesize(text)
+            if result.first_audio is None:
+                raise RuntimeError(f"no audio for {text!r}")
+            return result.first_audio - result.request_sent, result.audio_seconds
+
+        return speak, client.close
+
+    return run_concurrent(clients, open_session)
+
+
 # ---- piper-tts ----------------------------------------------------------------------------------
 
 def anchor_model(cache: Path) -> tuple[Path, Path]:
@@ -192,11 +407,13 @@ def anchor_model(cache: Path) -> tuple[Path, Path]:
     return model, config
 
 
-def bench_piper(model: Path, config: Path, sentences: list[str], paragraph: str) -> EngineResult:
+def load_piper(model: Path, config: Path):
     from piper import PiperVoice
 
-    voice = PiperVoice.load(model, config)
+    return PiperVoice.load(model, config)
 
+
+def bench_piper(voice, sentences: list[str], paragraph: str) -> EngineResult:
     def synthesize(text: str) -> Timing:
         start = time.monotonic()
         first = None
@@ -212,6 +429,51 @@ def bench_piper(model: Path, config: Path, sentences: list[str], paragraph: str)
 
     return measure("piper-tts", synthesize, sentences, paragraph,
                    "in-process PiperVoice defaults, onnxruntime default threads (all cores)")
+
+
+def bench_piper_stops(voice, count: int, rng: random.Random) -> StopResult:
+    """No stop API: a stop arrives a random delay after the first audio chunk and is noticed when
+    synthesize() next yields (it is blocked in one sentence's synthesis until then)."""
+    result = StopResult()
+    for _ in range(count):
+        result.attempts += 1
+        delay = rng.uniform(*STOP_DELAY)
+        generator = voice.synthesize(STOP_TEXT)
+        t_stop = None
+        try:
+            for _chunk in generator:
+                now = time.monotonic()
+                if t_stop is None:
+                    t_stop = now + delay
+                elif now >= t_stop:
+                    result.times.append(now - t_stop)
+                    break
+            else:
+                result.missed += 1
+        finally:
+            generator.close()
+    if result.missed:
+        result.notes.append(f"{result.missed} synthesis run(s) finished before the stop moment")
+    return result
+
+
+def bench_piper_concurrency(voice, clients: int) -> ConcurrencyResult:
+    def open_session():
+        def speak(text: str) -> tuple[float, float]:
+            start = time.monotonic()
+            first = None
+            samples = 0
+            for chunk in voice.synthesize(text):
+                if first is None:
+                    first = time.monotonic()
+                samples += len(chunk.audio_float_array)
+            if first is None:
+                raise RuntimeError(f"no audio for {text!r}")
+            return first - start, samples / voice.config.sample_rate
+
+        return speak, lambda: None
+
+    return run_concurrent(clients, open_session)
 
 
 # ---- report -------------------------------------------------------------------------------------
@@ -241,57 +503,237 @@ def machine() -> dict:
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
 
 
-def format_table(ttsd: EngineResult, piper: EngineResult, sentence_count: int, paragraph_words: int) -> str:
+def cell(value, fmt: str) -> str:
+    if value is None:
+        return "n/a"
+    return value if isinstance(value, str) else fmt.format(value)
+
+
+def stop_rows(ours: StopResult | None, theirs: StopResult | None) -> list[tuple]:
+    """(label, ttsd, piper-tts, format, show ratio); piper's stop values are marked with '*'."""
+    def stat(result: StopResult | None, pick: Callable[[list[float]], float], mark: str = ""):
+        if result is None or result.skipped:
+            return "skipped" if result is not None else None
+        if not result.times:
+            return None
+        return f"{1000 * pick(result.times):.1f}{mark}"
+
+    def count(result: StopResult | None):
+        if result is None or result.skipped:
+            return "skipped" if result is not None else None
+        return f"{len(result.times)}/{result.attempts}"
+
+    return [
+        ("stop-to-silence p50 (ms)", stat(ours, lambda t: percentile(t, 50)),
+         stat(theirs, lambda t: percentile(t, 50), "*"), "{}", False),
+        ("stop-to-silence p95 (ms)", stat(ours, lambda t: percentile(t, 95)),
+         stat(theirs, lambda t: percentile(t, 95), "*"), "{}", False),
+        ("stop-to-silence max (ms)", stat(ours, max), stat(theirs, max, "*"), "{}", False),
+        ("stops measured / sent", count(ours), count(theirs), "{}", False),
+    ]
+
+
+def concurrency_rows(ours: ConcurrencyResult | None, theirs: ConcurrencyResult | None) -> list[tuple]:
+    clients = (ours or theirs).clients if (ours or theirs) else 0
+    if not clients:
+        return []
+
+    def get(result: ConcurrencyResult | None, pick: Callable[[ConcurrencyResult], float]):
+        if result is None:
+            return None
+        try:
+            return pick(result)
+        except (ValueError, ZeroDivisionError, IndexError):
+            return None
+
+    prefix = f"{clients} client{'s' if clients != 1 else ''}:"
+    return [
+        (f"{prefix} audio s per wall s", get(ours, lambda r: r.audio / r.wall),
+         get(theirs, lambda r: r.audio / r.wall), "{:.2f}", True),
+        (f"{prefix} wall (s)", get(ours, lambda r: r.wall), get(theirs, lambda r: r.wall), "{:.2f}", True),
+        (f"{prefix} TTFA p50 (ms)", get(ours, lambda r: 1000 * percentile(r.ttfas, 50)),
+         get(theirs, lambda r: 1000 * percentile(r.ttfas, 50)), "{:.0f}", True),
+        (f"{prefix} TTFA max (ms)", get(ours, lambda r: 1000 * max(r.ttfas)),
+         get(theirs, lambda r: 1000 * max(r.ttfas)), "{:.0f}", True),
+        (f"{prefix} errors", get(ours, lambda r: r.errors), get(theirs, lambda r: r.errors), "{:d}", False),
+    ]
+
+
+def target_lines(ttsd: EngineResult, piper: EngineResult, quick: bool) -> list[str]:
+    ours, theirs = ttsd.summary(), piper.summary()
+
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("met" if ok else "NOT met")
+
+    lines = ["targets (from the issue):"]
+    ttfa, ratio = ours["sentence_ttfa_p50_ms"], ours["sentence_ttfa_p50_ms"] / theirs["sentence_ttfa_p50_ms"]
+    lines.append(f"  sentence TTFA p50 <= 60 ms and <= 1/4 of piper-tts's: {ttfa:.0f} ms, ratio {ratio:.2f} -> "
+                 f"{verdict(ttfa <= 60 and ratio <= 0.25)}")
+    stops = ttsd.stops
+    if stops is None or stops.skipped or not stops.times:
+        lines.append(f"  stop-to-silence p95 <= 20 ms: -> not measured"
+                     + (f" ({stops.skipped})" if stops is not None and stops.skipped else ""))
+    else:
+        p95 = 1000 * percentile(stops.times, 95)
+        lines.append(f"  stop-to-silence p95 <= 20 ms: {p95:.1f} ms -> {verdict(p95 <= 20 and not stops.missed)}"
+                     + (f" ({stops.missed} stop(s) without a measurement)" if stops.missed else ""))
+    ratio = ours["paragraph_total_s"] / theirs["paragraph_total_s"]
+    lines.append(f"  3-paragraph total wall <= 0.9x piper-tts's: ratio {ratio:.2f} -> {verdict(ratio <= 0.9)}"
+                 + (" (--quick: measured on the short paragraph, not 3 paragraphs)" if quick else ""))
+    conc = ttsd.concurrency
+    if conc is None:
+        lines.append("  zero errors with 8 clients: -> not measured")
+    else:
+        lines.append(f"  zero errors with 8 clients: {conc.errors} error(s) in {conc.requests} requests with "
+                     f"{conc.clients} clients -> {verdict(conc.errors == 0)}"
+                     + (" (--quick/--clients: fewer than 8 clients)" if conc.clients < 8 else ""))
+    return lines
+
+
+def format_table(ttsd: EngineResult, piper: EngineResult, sentence_count: int, paragraph_words: int,
+                 quick: bool = False) -> str:
     ours, theirs = ttsd.summary(), piper.summary()
     lines = []
     info = machine()
     lines.append(f"machine: nproc={info['nproc']}, cpu={info['cpu']}")
     lines.append(f"texts: {sentence_count} sentences one by one; paragraph text of {paragraph_words} words "
                  "(after 1 warm-up request each)")
-    width = max(len(label) for _, label, _ in ROWS)
+    rows = [(label, ours[key], theirs[key], fmt, True) for key, label, fmt in ROWS]
+    rows += stop_rows(ttsd.stops, piper.stops)
+    rows += concurrency_rows(ttsd.concurrency, piper.concurrency)
+    width = max(len(row[0]) for row in rows)
     lines.append(f"{'metric':{width}} | {'ttsd':>10} | {'piper-tts':>10} | {'ratio':>6}")
     lines.append(f"{'-' * width}-+-{'-' * 10}-+-{'-' * 10}-+-{'-' * 6}")
-    for key, label, fmt in ROWS:
-        ratio = ours[key] / theirs[key] if theirs[key] else float("nan")
-        lines.append(f"{label:{width}} | {fmt.format(ours[key]):>10} | {fmt.format(theirs[key]):>10} | "
-                     f"{ratio:>6.2f}")
-    lines.append("ratio = ttsd / piper-tts (below 1: ttsd is lower/faster); RTF = total time / audio seconds")
+    for label, mine, other, fmt, show_ratio in rows:
+        numeric = isinstance(mine, (int, float)) and isinstance(other, (int, float))
+        ratio = (f"{mine / other:>6.2f}" if other else f"{'nan':>6}") if show_ratio and numeric else f"{'-':>6}"
+        lines.append(f"{label:{width}} | {cell(mine, fmt):>10} | {cell(other, fmt):>10} | {ratio}")
+    lines.append("ratio = ttsd / piper-tts (below 1: ttsd is lower/faster; for audio s per wall s higher is "
+                 "better); RTF = total time / audio seconds")
     lines.append(f"ttsd: {ttsd.note}")
     lines.append(f"piper-tts: {piper.note}")
+    if ttsd.stops is not None:
+        if ttsd.stops.skipped:
+            lines.append(f"stop-to-silence (ttsd): {ttsd.stops.skipped}")
+        else:
+            lines.append("stop-to-silence (ttsd): status()['last_silenced_monotonic'] (sink aborted the device) "
+                         "minus the moment before stop(everyone=True) was sent from a second client; a long text "
+                         f"played on a private PulseAudio null sink, stop {STOP_DELAY[0]}-{STOP_DELAY[1]} s after "
+                         "'playing'")
+        for note in ttsd.stops.notes:
+            lines.append(f"  {note}")
+    if piper.stops is not None:
+        lines.append("* piper-tts has no stop API: time from the stop moment (same random delay after its first "
+                     "chunk) until synthesize() yields again and can be abandoned (the sentence it is blocked in); "
+                     "not audio silence, so no ratio")
+        for note in piper.stops.notes:
+            lines.append(f"  {note}")
+    for result in (ttsd, piper):
+        conc = result.concurrency
+        if conc is not None and conc.error_messages:
+            lines.append(f"{result.name} concurrency errors: " + "; ".join(conc.error_messages))
+    if ttsd.concurrency is not None or piper.concurrency is not None:
+        clients = (ttsd.concurrency or piper.concurrency).clients
+        lines.append(f"{clients} clients: threads, each speaking {SENTENCES_PER_CLIENT} different sentences back "
+                     "to back (ttsd: own Client each, stream output; piper-tts: one shared PiperVoice); audio s "
+                     "per wall s = all audio / wall time from the common start to the last end")
+    lines.extend(target_lines(ttsd, piper, quick))
     return "\n".join(lines)
 
 
 # ---- entry point --------------------------------------------------------------------------------
 
+def start_pulse() -> tuple[object | None, str]:
+    """A private PulseAudio with a null sink (tests/pulse_server.py), or None and why not."""
+    try:
+        from tests.pulse_server import start_pulse_server
+    except ImportError:
+        if not (PROJECT_ROOT / "tests" / "pulse_server.py").exists():
+            return None, "skipped: tests/pulse_server.py not found (run from a source checkout)"
+        sys.path.insert(0, str(PROJECT_ROOT))
+        from tests.pulse_server import start_pulse_server
+    try:
+        server = start_pulse_server()
+    except RuntimeError as error:
+        return None, f"skipped: PulseAudio did not start ({error})"
+    return server, ("" if server is not None else "skipped: no PulseAudio")
+
+
+def stop_report(result: StopResult | None) -> dict | None:
+    if result is None:
+        return None
+    report = asdict(result)
+    if result.times:
+        report["summary_ms"] = {"p50": 1000 * percentile(result.times, 50), "p95": 1000 * percentile(result.times, 95),
+                                "max": 1000 * max(result.times)}
+    return report
+
+
 def run_bench(args) -> int:
-    sentence_count = 2 if args.quick and args.sentences is None else (args.sentences or len(SENTENCES))
+    quick = args.quick
+    sentence_count = 2 if quick and args.sentences is None else (args.sentences or len(SENTENCES))
     sentences = SENTENCES[:max(1, min(sentence_count, len(SENTENCES)))]
-    paragraph = QUICK_PARAGRAPH if args.quick else PARAGRAPHS
+    paragraph = QUICK_PARAGRAPH if quick else PARAGRAPHS
+    stops = getattr(args, "stops", None)
+    stops = (QUICK_STOPS if quick else STOPS) if stops is None else max(0, stops)
+    clients = getattr(args, "clients", None)
+    clients = (QUICK_CLIENTS if quick else CLIENTS) if clients is None else max(0, clients)
+    rng = random.Random(getattr(args, "seed", None))
     data_dir = args.data_dir or paths.data_dir(system=args.system)
     cache = paths.cache_dir(system=args.system)
 
     model, config = anchor_model(cache)
-    with tempfile.TemporaryDirectory(prefix="ttsd-bench-") as runtime:
-        daemon = None
-        endpoint = args.endpoint
-        try:
-            if endpoint is None:
-                print("starting ttsd daemon ...", file=sys.stderr, flush=True)
-                daemon, endpoint = start_daemon(Path(runtime), data_dir)
-            print(f"measuring ttsd at {endpoint} ...", file=sys.stderr, flush=True)
-            note = (f"external daemon at {endpoint}" if daemon is None else
-                    "daemon started by bench with default settings (1 onnxruntime thread per stage)")
-            ttsd = bench_ttsd(endpoint, sentences, paragraph, note + ", via the IPC client")
-        finally:
-            if daemon is not None:
-                stop_daemon(daemon)
+    pulse, skipped = None, ""
+    if stops and args.endpoint is not None:
+        skipped = ("skipped: --endpoint given (stop-to-silence needs the bench's own daemon on a private "
+                   "PulseAudio, and stop(everyone=True) would cancel other clients)")
+    elif stops:
+        print("starting a private PulseAudio ...", file=sys.stderr, flush=True)
+        pulse, skipped = start_pulse()
+    try:
+        with tempfile.TemporaryDirectory(prefix="ttsd-bench-") as runtime:
+            daemon = None
+            endpoint = args.endpoint
+            try:
+                if endpoint is None:
+                    print("starting ttsd daemon ...", file=sys.stderr, flush=True)
+                    daemon, endpoint = start_daemon(Path(runtime), data_dir,
+                                                    env=pulse.env if pulse is not None else None)
+                print(f"measuring ttsd at {endpoint} ...", file=sys.stderr, flush=True)
+                note = (f"external daemon at {endpoint}" if daemon is None else
+                        "daemon started by bench with default settings (1 onnxruntime thread per stage)")
+                ttsd = bench_ttsd(endpoint, sentences, paragraph, note + ", via the IPC client")
+                if stops:
+                    if skipped:
+                        ttsd.stops = StopResult(skipped=skipped)
+                    else:
+                        print(f"measuring ttsd stop-to-silence ({stops} stops) ...", file=sys.stderr, flush=True)
+                        ttsd.stops = bench_ttsd_stops(endpoint, stops, pulse, rng)
+                if clients:
+                    print(f"measuring ttsd with {clients} concurrent clients ...", file=sys.stderr, flush=True)
+                    ttsd.concurrency = bench_ttsd_concurrency(endpoint, clients)
+            finally:
+                if daemon is not None:
+                    stop_daemon(daemon)
+    finally:
+        if pulse is not None:
+            pulse.stop()
     print("measuring piper-tts ...", file=sys.stderr, flush=True)
-    piper = bench_piper(model, config, sentences, paragraph)
+    voice = load_piper(model, config)
+    piper = bench_piper(voice, sentences, paragraph)
+    if stops:
+        print(f"measuring piper-tts stop-to-abandon ({stops} stops) ...", file=sys.stderr, flush=True)
+        piper.stops = bench_piper_stops(voice, stops, rng)
+    if clients:
+        print(f"measuring piper-tts with {clients} concurrent threads ...", file=sys.stderr, flush=True)
+        piper.concurrency = bench_piper_concurrency(voice, clients)
 
-    print(format_table(ttsd, piper, len(sentences), len(paragraph.split())))
+    print(format_table(ttsd, piper, len(sentences), len(paragraph.split()), quick=quick))
     if args.json:
         report = {"machine": machine(), "sentences": sentences, "paragraph": paragraph,
                   "results": {r.name: {"summary": r.summary(), "note": r.note, "sentences": [asdict(t) for t in r.sentences],
-                                       "paragraph": asdict(r.paragraph)} for r in (ttsd, piper)}}
+                                       "paragraph": asdict(r.paragraph), "stops": stop_report(r.stops),
+                                       "concurrency": None if r.concurrency is None else asdict(r.concurrency)}
+                              for r in (ttsd, piper)}}
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

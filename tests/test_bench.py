@@ -1,4 +1,4 @@
-"""Smoke test for `ttsd bench`: it runs end to end and prints both columns (no timing thresholds)."""
+"""Smoke test for `ttsd bench`: it runs end to end and prints both columns and all rows (no timing thresholds)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,18 @@ def test_bench_quick_prints_both_columns(joe_voice, data_dir, tmp_path):
     assert "ttsd" in header and "piper-tts" in header and "ratio" in header
     assert "sentence TTFA p50 (ms)" in result.stdout
     assert "machine: nproc=" in result.stdout
+    for row in ("stop-to-silence p50 (ms)", "stop-to-silence p95 (ms)", "stop-to-silence max (ms)",
+                "stops measured / sent", "2 clients: audio s per wall s", "2 clients: TTFA p50 (ms)",
+                "2 clients: TTFA max (ms)", "2 clients: errors"):
+        assert any(line.startswith(row) for line in result.stdout.splitlines()), row
+    assert "targets (from the issue):" in result.stdout
     results = json.loads(report.read_text())["results"]
     assert set(results) == {"ttsd", "piper-tts"}
     for engine in results.values():
         assert len(engine["sentences"]) == 2
         assert engine["summary"]["sentences_audio_s"] > 0
+        assert engine["concurrency"]["clients"] == 2 and engine["concurrency"]["requests"] == 6
+        assert engine["stops"] is not None
+    assert results["piper-tts"]["stops"]["attempts"] == 3
+    ttsd_stops = results["ttsd"]["stops"]
+    assert ttsd_stops["skipped"] or ttsd_stops["attempts"] == 3
