@@ -11,13 +11,15 @@ import os
 import sys
 import time
 from collections import deque
+from pathlib import Path
 
 import zmq
 
 from engine.audio_device import DevicePlayer, NoAudioDevice
-from engine.workerlib import ControlChannel, drain, make_bell_pull, start_worker
+from engine.workerlib import ControlChannel, drain, log, make_bell_pull, start_worker
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_JOB_END, KIND_PCM, Ring
+from models.manifest import Manifest, ManifestError
 
 NAME = "sink"
 MAX_REMEMBERED_CANCELS = 4096
@@ -31,6 +33,10 @@ def main(argv: list[str]) -> int:
     pcm_ring = Ring.attach(config.pcm_ring)
     my_bell = make_bell_pull(context, config.bell_endpoint)
     player = DevicePlayer(device_spec=config.device or None)
+    try:   # warm start: open the device now so the first played message does not pay for it
+        player.open(Manifest.load(Path(config.voices[0].path)).sample_rate)
+    except (NoAudioDevice, ManifestError, IndexError) as error:
+        log(NAME, f"no audio device opened at start ({error}); played requests will try again")
     control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[voice.name for voice in config.voices]))
 
     outputs: dict[int, str] = {}
