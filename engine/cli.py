@@ -1,4 +1,4 @@
-"""`ttsd` command line: serve, say, status, stop, voices."""
+"""`ttsd` command line: serve, say, status, stop, voices, keys."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--integrity-interval", type=float, default=300.0, metavar="SECONDS",
                        help="re-hash every loaded voice's files this often; a voice that fails is "
                        "quarantined (default 300; 0 turns it off)")
+    serve.add_argument("--allow-unsigned", action="store_true", help="also load voices whose manifest is "
+                       "unsigned, signed by an untrusted key or does not match its signature (loudly warned)")
 
     devices = commands.add_parser("devices", help="list audio output devices")
     devices.add_argument("--json", action="store_true", help="machine-readable output")
@@ -87,13 +89,37 @@ def build_parser() -> argparse.ArgumentParser:
     install = voice_commands.add_parser("install", help="download, verify and install a voice")
     add_data_dir(install)
     install.add_argument("names", nargs="+", help="voice names (see `ttsd voices list`)")
+    install.add_argument("--no-sign", action="store_true", help="do not sign the manifest with the local key "
+                         "(the daemon then refuses the voice unless it is signed otherwise)")
+    sign = voice_commands.add_parser("sign", help="sign an installed voice's manifest")
+    add_data_dir(sign)
+    sign.add_argument("voice", help="voice name, or a voice directory")
+    sign.add_argument("--key", type=Path, help="Ed25519 private key (PEM; default: the local signing key, "
+                      "created on first use)")
+    verify = voice_commands.add_parser("verify", help="check voices' signatures and file digests")
+    add_data_dir(verify)
+    verify.add_argument("voice", nargs="?", help="voice name or directory (default: every installed voice)")
+
+    keys = commands.add_parser("keys", help="signing keys and the trust store")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    generate = key_commands.add_parser("generate", help="create an Ed25519 signing key (PATH, PATH's .pub)")
+    generate.add_argument("path", type=Path, help="private key file to create (mode 0600)")
+    trust = key_commands.add_parser("trust", help="trust voices signed by this public key")
+    trust.add_argument("pubfile", type=Path, help="public key file (one line of base64)")
+    trust.add_argument("--system", action="store_true", help="the system trust store (/etc/ttsd/trusted-keys)")
+    key_listing = key_commands.add_parser("list", help="trusted public keys")
+    key_listing.add_argument("--system", action="store_true", help="only the keys a --system daemon trusts")
+    key_listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     bench = commands.add_parser("bench", help="measure ttsd against upstream piper-tts")
     add_endpoint(bench)
     add_data_dir(bench)
     bench.add_argument("--sentences", type=int, help="how many of the 20 benchmark sentences to use (default: all)")
-    bench.add_argument("--quick", action="store_true", help="smoke run: 2 sentences and one short paragraph")
+    bench.add_argument("--quick", action="store_true", help="smoke run: 2 sentences, one short paragraph, 3 stops, 2 clients")
     bench.add_argument("--json", type=Path, help="also write the full results to this JSON file")
+    bench.add_argument("--stops", type=int, help="stop-to-silence rounds (default 50, --quick 3; 0 skips them)")
+    bench.add_argument("--clients", type=int, help="concurrent clients (default 8, --quick 2; 0 skips them)")
+    bench.add_argument("--seed", type=int, help="seed for the random stop delays")
 
     speechd = commands.add_parser("speechd", help="speech-dispatcher integration")
     speechd_commands = speechd.add_subparsers(dest="speechd_command", required=True, metavar="ACTION")
@@ -135,6 +161,7 @@ def cmd_serve(args) -> int:
         onnx_threads=args.threads,
         device=args.device,
         integrity_interval=args.integrity_interval,
+        allow_unsigned=args.allow_unsigned,
     )
     return serve(config)
 
@@ -215,8 +242,13 @@ def cmd_voices(args) -> int:
     from models.install import install_voice, voice_listing
     from models.manifest import ManifestError
     from models.fetch import FetchError
+    from models.signing import KeyFileError, SignatureError
 
     data_dir = resolve_data_dir(args)
+    if args.voices_command == "sign":
+        return voices_sign(args, data_dir)
+    if args.voices_command == "verify":
+        return voices_verify(args, data_dir)
     if args.voices_command == "list":
         rows = voice_listing(data_dir)
         if args.json:
@@ -231,9 +263,111 @@ def cmd_voices(args) -> int:
     cache = paths.cache_dir(system=args.system)
     for name in args.names:
         try:
-            install_voice(name, data_dir, cache, log=lambda text: print(text, file=sys.stderr))
-        except (ManifestError, FetchError) as error:
+            install_voice(name, data_dir, cache, log=lambda text: print(text, file=sys.stderr),
+                          sign=not args.no_sign, system=args.system)
+        except (ManifestError, FetchError, SignatureError, KeyFileError) as error:
             return fail(str(error))
+        except OSError as error:
+            return fail(f"{error}{' (--system needs root)' if args.system else ''}")
+    return EXIT_OK
+
+
+def voice_dir_for(name: str, data_dir: Path) -> Path:
+    """A voice name in the data directory, or a path to a voice directory."""
+    candidate = Path(name)
+    if ("/" in name or name.startswith(".")) and candidate.is_dir():
+        return candidate
+    return paths.voices_dir(data_dir) / name
+
+
+def voices_sign(args, data_dir: Path) -> int:
+    from models.manifest import Manifest, ManifestError, verify_files
+    from models.signing import KeyFileError, SignatureError, ensure_local_key, sign_manifest
+
+    voice_dir = voice_dir_for(args.voice, data_dir)
+    try:
+        manifest = Manifest.load(voice_dir)
+        verify_files(voice_dir, manifest)     # never vouch for files that do not match the manifest
+        key = args.key or ensure_local_key(args.system, log=lambda text: print(text, file=sys.stderr))
+        key_id = sign_manifest(voice_dir, key)
+    except (ManifestError, SignatureError, KeyFileError) as error:
+        return fail(str(error))
+    except OSError as error:
+        return fail(str(error))
+    print(f"signed {manifest.name} ({voice_dir}) with key {key_id}")
+    return EXIT_OK
+
+
+def voices_verify(args, data_dir: Path) -> int:
+    from models.manifest import Manifest, ManifestError, verify_files
+    from models.signing import SignatureError, load_trusted_keys, verify_manifest
+
+    if args.voice:
+        targets = [voice_dir_for(args.voice, data_dir)]
+        if not targets[0].is_dir():
+            return fail(f"voice {args.voice} is not installed in {data_dir}; see `ttsd voices list`")
+    else:
+        root = paths.voices_dir(data_dir)
+        targets = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if root.is_dir() else []
+        if not targets:
+            return fail(f"no voices installed in {data_dir}")
+    trusted = load_trusted_keys(args.system)
+    failures = 0
+    for voice_dir in targets:
+        try:
+            key_id = verify_manifest(voice_dir, trusted)
+            manifest = Manifest.load(voice_dir)
+            verify_files(voice_dir, manifest)
+        except (SignatureError, ManifestError) as error:
+            failures += 1
+            print(f"{voice_dir.name}: FAILED: {error}", file=sys.stderr)
+            continue
+        print(f"{voice_dir.name}: ok (signed by trusted key {key_id}; {len(manifest.files)} files match)")
+    if failures:
+        return fail(f"{failures} of {len(targets)} voice(s) failed verification")
+    return EXIT_OK
+
+
+def cmd_keys(args) -> int:
+    from models import signing
+
+    if args.keys_command == "generate":
+        try:
+            key_id = signing.generate_key(args.path)
+        except FileExistsError:
+            return fail(f"{args.path} exists; refusing to overwrite a key (pick another path)")
+        except OSError as error:
+            return fail(str(error))
+        print(f"created {args.path} (private, mode 0600) and {signing.public_key_path(args.path)} "
+              f"(public); key id {key_id}")
+        return EXIT_OK
+    if args.keys_command == "trust":
+        try:
+            target = signing.trust_key(signing.read_public_key(args.pubfile), system=args.system)
+        except signing.KeyFileError as error:
+            return fail(str(error))
+        except OSError as error:
+            return fail(f"{error}{' (--system needs root)' if args.system else ''}")
+        print(f"trusted key {target.stem} ({target})")
+        return EXIT_OK
+    keys = signing.load_trusted_keys(args.system)
+    local = signing.local_key_path(args.system)
+    local_id = None
+    if local.is_file():
+        try:
+            local_id = signing.key_id(signing.raw_public(signing.load_private_key(local).public_key()))
+        except signing.KeyFileError:
+            pass
+    rows = [{"key_id": k.key_id, "path": str(k.path), "local": k.key_id == local_id} for k in keys.values()]
+    if args.json:
+        print(json.dumps({"trust_dirs": [str(d) for d in signing.trust_dirs(args.system)], "keys": rows}, indent=1))
+        return EXIT_OK
+    print(f"trust store: {', '.join(str(d) for d in signing.trust_dirs(args.system))}")
+    if not rows:
+        print("no trusted keys (`ttsd keys trust FILE.pub` adds one)")
+    for row in rows:
+        print(f"{row['key_id']}  {row['path']}{'  (local signing key)' if row['local'] else ''}")
     return EXIT_OK
 
 
@@ -270,7 +404,7 @@ def cmd_speechd(args) -> int:
 
 
 COMMANDS = {"speechd": cmd_speechd, "serve": cmd_serve, "say": cmd_say, "status": cmd_status, "stop": cmd_stop,
-            "voices": cmd_voices, "bench": cmd_bench, "devices": cmd_devices}
+            "voices": cmd_voices, "bench": cmd_bench, "devices": cmd_devices, "keys": cmd_keys}
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class DaemonConfig:
     onnx_threads: int = 1
     device: str = ""                    # audio output device (name part or index); "" = default
     integrity_interval: float = 300.0   # seconds between re-hashes of every loaded voice; 0 = off
+    allow_unsigned: bool = False        # load voices whose manifest signature fails (with a warning)
     heartbeat_interval: float = 1.0
     worker_timeout: float = 15.0        # no heartbeat for this long: the worker is hung
     startup_timeout: float = 120.0      # model loading and warm-up

@@ -27,6 +27,7 @@ from ipc import messages
 from ipc.ring import Ring, unlink_segments_with_prefix
 from models.install import english_g2p_data_dir, installed_voices
 from models.manifest import Manifest
+from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify_manifest
 
 BACKOFF_START = 1.0
 BACKOFF_MAX = 32.0
@@ -34,6 +35,10 @@ STABLE_AFTER = 60.0             # a worker up this long gets its backoff reset
 SHUTDOWN_GRACE = 3.0
 MAX_ACOUSTIC_IN_FLIGHT = 2      # clauses queued at the acoustic stage: keeps it busy, keeps cancel quick
 CLIENT_SNDHWM = 100_000         # PCM chunks buffered for a slow client before ZeroMQ drops
+# Control characters in speak text: tab, newline and carriage return stay; other whitespace controls
+# (VT, FF, FS..US, NEL) become spaces; every other C0/C1 control and DEL (NUL, BEL, ESC...) is dropped.
+_TEXT_CONTROLS = {code: (" " if chr(code).isspace() else None)
+                  for code in [*range(0x20), *range(0x7F, 0xA0)] if chr(code) not in "\t\n\r"}
 
 
 class StartupError(RuntimeError):
@@ -79,6 +84,7 @@ class Supervisor:
         self.last_silenced_at: float | None = None     # CLOCK_MONOTONIC of the last device abort
         self.quarantined: dict[str, dict] = {}         # voice -> {"reason", "since"}
         self.integrity: IntegrityChecker | None = None
+        self.refused: dict[str, str] = {}              # voice -> why its signature check failed at start
 
     # ---- start and stop -------------------------------------------------------------------
 
@@ -91,11 +97,15 @@ class Supervisor:
         for stale in unlink_segments_with_prefix(self.config.segment_prefix):
             print(f"ttsd: removed stale shared-memory segment {stale} of a previous run", file=sys.stderr)
         installed = installed_voices(self.config.data_dir)
+        if not installed:
+            raise StartupError(f"no voices installed in {self.config.data_dir}; "
+                               "run `ttsd voices install en_US-joe-medium` first")
+        installed = self._check_signatures(installed)
         self.voices = [VoiceRef(name=v.name, path=str(v.path)) for v in installed]
         self.manifests = {v.name: v.manifest for v in installed}
         if not self.voices:
-            raise StartupError(f"no voices installed in {self.config.data_dir}; "
-                               "run `ttsd voices install en_US-joe-medium` first")
+            raise StartupError("no voice passed the signature check: " + "; ".join(self.refused.values())
+                               + f" (trusted keys are read from {', '.join(map(str, trust_dirs(self.config.system)))})")
         prefix = self.config.segment_prefix
         frames = Ring.create(prefix + "frames", self.config.frames_ring_bytes)
         pcm = Ring.create(prefix + "pcm", self.config.pcm_ring_bytes)
@@ -135,6 +145,25 @@ class Supervisor:
                                           self.config.integrity_interval)
         self.integrity.start()
         notify.send("STATUS=loading voices")
+
+    def _check_signatures(self, installed: list) -> list:
+        """Voices whose manifest is signed by a trusted key; the others are refused (or, with
+        --allow-unsigned, loaded with a warning)."""
+        trusted = load_trusted_keys(self.config.system)
+        accepted = []
+        for voice in installed:
+            try:
+                verify_manifest(voice.path, trusted)
+            except SignatureError as error:
+                if self.config.allow_unsigned:
+                    print(f"ttsd: WARNING: --allow-unsigned: loading voice {voice.name} although its signature "
+                          f"check failed: {error}", file=sys.stderr, flush=True)
+                else:
+                    self.refused[voice.name] = str(error)
+                    print(f"ttsd: REFUSED voice {voice.name}: {error}", file=sys.stderr, flush=True)
+                    continue
+            accepted.append(voice)
+        return accepted
 
     def _take_lock(self) -> None:
         path = self.config.runtime_dir / "ttsd.lock"
@@ -475,6 +504,7 @@ class Supervisor:
         if len(request.text) > self.config.max_text_chars:
             return refuse(messages.E_TOO_LARGE, f"text has {len(request.text)} characters; "
                           f"the limit is {self.config.max_text_chars}; split it into several requests")
+        request.text = request.text.translate(_TEXT_CONTROLS)
         if not request.text.strip():
             return refuse(messages.E_NOTHING_TO_SPEAK, "text is empty; send some words to speak")
         if request.rate is not None and not 0.25 <= request.rate <= 4.0:
@@ -485,6 +515,9 @@ class Supervisor:
             return refuse(messages.E_BAD_ARGUMENT, f"output {request.output[:20]!r} is not supported; "
                           "use \"stream\" (PCM back to you) or \"play\" (the daemon's audio device)")
         voice_index = self._pick_voice(request)
+        if voice_index is None and request.voice in self.refused:
+            return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {request.voice} was refused at start: "
+                          f"{self.refused[request.voice]}")
         if voice_index is None:
             names = ", ".join(v.name for v in self.voices)
             return refuse(messages.E_UNKNOWN_VOICE, f"unknown voice {request.voice!r}; installed voices: {names}")
@@ -555,6 +588,7 @@ class Supervisor:
             if ref.name in self.quarantined:
                 entry.update(state="quarantined", **self.quarantined[ref.name])
             voices.append(entry)
+        voices += [{"name": name, "state": "refused", "reason": reason} for name, reason in self.refused.items()]
         return {"pid": os.getpid(), "state": "ready" if self.all_ready() else "starting",
                 "endpoint": self.config.endpoint, "uptime_s": round(time.time() - self.started_at, 1),
                 "workers": workers, "voices": voices,

@@ -226,6 +226,10 @@ def decode(frame: bytes, allowed: tuple[str, ...] | None = None, max_bytes: int 
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise MessageError(E_BAD_MESSAGE, f"message is not JSON ({error.msg} at {error.pos})") from None
+    except RecursionError:
+        raise MessageError(E_BAD_MESSAGE, "message is nested too deeply to parse") from None
+    except ValueError as error:   # e.g. an integer literal longer than Python's 4300-digit limit
+        raise MessageError(E_BAD_MESSAGE, f"message has an unparsable value ({str(error)[:80]})") from None
     if not isinstance(data, dict):
         raise MessageError(E_BAD_MESSAGE, "message must be a JSON object with a \"type\" field")
     kind = data.pop("type", None)
@@ -254,8 +258,20 @@ def from_dict(cls, data: dict):
         if not _matches(value, hints[f.name]):
             raise MessageError(E_BAD_MESSAGE, f"{cls.TYPE}: field {f.name!r} has the wrong type "
                                f"({type(value).__name__}); expected {_type_name(hints[f.name])}")
+        if isinstance(value, str) and not _is_unicode(value):
+            # "\ud800" escapes parse to lone surrogates, which cannot be encoded back (replies, workers)
+            raise MessageError(E_BAD_MESSAGE, f"{cls.TYPE}: field {f.name!r} holds a lone UTF-16 surrogate "
+                               "escape; send valid Unicode")
         values[f.name] = value
     return cls(**values)
+
+
+def _is_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _matches(value, hint) -> bool:

