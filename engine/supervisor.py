@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -376,7 +377,10 @@ class Supervisor:
             except messages.MessageError as error:
                 print(f"ttsd: bad message from {name}: {error}", file=sys.stderr)
                 continue
-            self._on_worker_message(worker, msg, frames[2] if len(frames) > 2 else None)
+            try:
+                self._on_worker_message(worker, msg, frames[2] if len(frames) > 2 else None)
+            except Exception:  # never let one odd worker message stop the supervisor
+                traceback.print_exc()
 
     def _on_worker_message(self, worker: WorkerProcess, msg, payload: bytes | None) -> None:
         if isinstance(msg, messages.Ready):
@@ -469,7 +473,14 @@ class Supervisor:
                 frames = self.clients.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._on_client_frames(frames)
+            try:
+                self._on_client_frames(frames)
+            except Exception:  # a bad request never takes the daemon down: log it, answer, go on
+                traceback.print_exc()
+                envelope = frames[:2] if len(frames) > 2 and frames[1] == b"" else frames[:1]
+                self._send_client(envelope, [messages.reply_error(
+                    "", messages.E_BAD_MESSAGE, "the daemon could not handle this message (logged); "
+                    "check it against the protocol in the README")])
 
     def _on_client_frames(self, frames: list[bytes]) -> None:
         # DEALER clients send [identity, body]; REQ clients add an empty delimiter frame.

@@ -416,11 +416,12 @@ class Module:
                                    f"{self.config.ready_timeout:.0f} s{started}")
             time.sleep(0.25)
             status = self._status(timeout=2.0)
-        self.voices = status.get("voices", [])
+        self.voices = [v for v in status.get("voices", []) if v.get("state") not in ("refused", "quarantined", "failed")]
         return f"ttsd {status.get('pid')} at {self.config.endpoint}{started}"
 
     def refresh_voices(self) -> None:
-        self.voices = self._call({"type": "voices"})["voices"]
+        self.voices = [v for v in self._call({"type": "voices"})["voices"]
+                       if v.get("state") not in ("refused", "quarantined", "failed")]
 
     def pick_voice(self, settings: SpeechSettings) -> str | None:
         names = [v["name"] for v in self.voices]
