@@ -7,7 +7,6 @@ then a CLAUSE_END record. Cancelled jobs are dropped at every check, also while 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import zmq
 
 from engine.voice_models import PiperAcoustic
-from engine.workerlib import ControlChannel, log, make_bell_push, ring, start_worker
+from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring
 from models.manifest import Manifest
@@ -33,18 +32,13 @@ def main(argv: list[str]) -> int:
     frames_ring = Ring.attach(config.frames_ring)
     bell = make_bell_push(context, config.next_bell_endpoint)
 
-    models: dict[int, PiperAcoustic] = {}
-    failed: dict[str, str] = {}
-    for index, voice in enumerate(config.voices):
-        try:
-            model = PiperAcoustic(Path(voice.path), Manifest.load(Path(voice.path)), config.onnx_threads)
-            model.warm_up()
-            models[index] = model
-        except Exception as error:  # one broken voice must not silence the others
-            failed[voice.name] = f"{type(error).__name__}: {error}"
-            log(NAME, f"voice {voice.name} failed to load: {error}")
-    control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[config.voices[i].name for i in models],
-                                failed_voices=failed))
+    def load(path: Path, manifest: Manifest) -> PiperAcoustic:
+        model = PiperAcoustic(path, manifest, config.onnx_threads)
+        model.warm_up()
+        return model
+
+    models, failed = load_voices(config, load)
+    announce_ready(control, models, failed)
 
     pending: deque = deque()
     cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)

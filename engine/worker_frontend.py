@@ -7,14 +7,13 @@ Cancels are checked between clauses.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from pathlib import Path
 
 import zmq
 
-from engine.workerlib import ControlChannel, log, start_worker
+from engine.workerlib import ControlChannel, announce_ready, load_voices, start_worker
 from frontends import NothingToSpeak
 from frontends.english import EnglishFrontend
 from frontends.g2p_data import load_g2p
@@ -25,33 +24,28 @@ NAME = "frontend"
 MAX_REMEMBERED_CANCELS = 4096
 
 
-def load_frontends(config) -> tuple[dict[int, object], dict[str, str]]:
+def make_frontend_loader(config):
     """One front-end per voice (each voice has its own phoneme table); G2P loaded once per language."""
-    frontends: dict[int, object] = {}
-    failed: dict[str, str] = {}
-    english_g2p = None
-    for index, voice in enumerate(config.voices):
-        try:
-            manifest = Manifest.load(Path(voice.path))
-            if not manifest.language.startswith("en"):
-                raise ValueError(f"no front-end for language {manifest.language}")
-            if english_g2p is None:
-                english_g2p = load_g2p(Path(config.g2p_data_dir))
-            frontends[index] = EnglishFrontend(manifest.phoneme_id_map, english_g2p)
-            frontends[index].phonemize("warm up")
-        except Exception as error:  # one broken voice must not silence the others
-            failed[voice.name] = f"{type(error).__name__}: {error}"
-            log(NAME, f"voice {voice.name}: front-end failed to load: {error}")
-    return frontends, failed
+    english_g2p = []
+
+    def load(_path: Path, manifest: Manifest) -> EnglishFrontend:
+        if not manifest.language.startswith("en"):
+            raise ValueError(f"no front-end for language {manifest.language}")
+        if not english_g2p:
+            english_g2p.append(load_g2p(Path(config.g2p_data_dir)))
+        frontend = EnglishFrontend(manifest.phoneme_id_map, english_g2p[0])
+        frontend.phonemize("warm up")
+        return frontend
+
+    return load
 
 
 def main(argv: list[str]) -> int:
     config = start_worker(argv)
     context = zmq.Context()
     control = ControlChannel(config, context)
-    frontends, failed = load_frontends(config)
-    control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[config.voices[i].name for i in frontends],
-                                failed_voices=failed))
+    frontends, failed = load_voices(config, make_frontend_loader(config))
+    announce_ready(control, frontends, failed)
 
     pending: deque = deque()
     cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)

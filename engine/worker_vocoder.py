@@ -7,7 +7,6 @@ and job ends on to the sink. Cancelled jobs are dropped at every record.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from pathlib import Path
@@ -16,7 +15,8 @@ import numpy as np
 import zmq
 
 from engine.voice_models import ChunkedDecoder, PiperDecoder, to_pcm16
-from engine.workerlib import ControlChannel, drain, log, make_bell_pull, make_bell_push, ring, start_worker
+from engine.workerlib import (ControlChannel, announce_ready, drain, load_voices, make_bell_pull, make_bell_push,
+                              ring, start_worker)
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, KIND_PCM, Ring
 from models.manifest import Manifest
@@ -35,18 +35,13 @@ def main(argv: list[str]) -> int:
     my_bell = make_bell_pull(context, config.bell_endpoint)
     sink_bell = make_bell_push(context, config.next_bell_endpoint)
 
-    decoders: dict[int, PiperDecoder] = {}
-    failed: dict[str, str] = {}
-    for index, voice in enumerate(config.voices):
-        try:
-            decoder = PiperDecoder(Path(voice.path), Manifest.load(Path(voice.path)), config.onnx_threads)
-            decoder.warm_up()
-            decoders[index] = decoder
-        except Exception as error:  # one broken voice must not silence the others
-            failed[voice.name] = f"{type(error).__name__}: {error}"
-            log(NAME, f"voice {voice.name} failed to load: {error}")
-    control.send(messages.Ready(worker=NAME, pid=os.getpid(), voices=[config.voices[i].name for i in decoders],
-                                failed_voices=failed))
+    def load(path: Path, manifest: Manifest) -> PiperDecoder:
+        decoder = PiperDecoder(path, manifest, config.onnx_threads)
+        decoder.warm_up()
+        return decoder
+
+    decoders, failed = load_voices(config, load)
+    announce_ready(control, decoders, failed)
 
     clauses: dict[tuple[int, int], ChunkedDecoder] = {}
     cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)

@@ -12,11 +12,14 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import zmq
 
 from engine.config import WorkerConfig
 from ipc import messages
+from models.manifest import Manifest
 
 PR_SET_PDEATHSIG = 1
 
@@ -89,6 +92,27 @@ class ControlChannel:
         if now - self.supervisor_seen > self.config.supervisor_timeout:
             log(self.config.name, "supervisor silent; exiting")
             sys.exit(3)
+
+
+def load_voices(config: WorkerConfig, load: Callable[[Path, Manifest], object]) -> tuple[dict[int, object], dict[str, str]]:
+    """Load (and warm up) each voice's model with `load`; one broken voice must not silence the others.
+
+    Returns models by voice index and failure reasons by voice name."""
+    models: dict[int, object] = {}
+    failed: dict[str, str] = {}
+    for index, voice in enumerate(config.voices):
+        try:
+            models[index] = load(Path(voice.path), Manifest.load(Path(voice.path)))
+        except Exception as error:
+            failed[voice.name] = f"{type(error).__name__}: {error}"
+            log(config.name, f"voice {voice.name} failed to load: {error}")
+    return models, failed
+
+
+def announce_ready(control: "ControlChannel", models: dict[int, object], failed: dict[str, str]) -> None:
+    config = control.config
+    control.send(messages.Ready(worker=config.name, pid=os.getpid(), voices=[config.voices[i].name for i in models],
+                                failed_voices=failed))
 
 
 def make_bell_pull(context: zmq.Context, endpoint: str) -> zmq.Socket:

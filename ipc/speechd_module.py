@@ -26,7 +26,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections import deque
+
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 

@@ -4,8 +4,6 @@ Expected readings in the tables are written by hand (several checked against
 espeak-ng's output for the same sentence), never produced by the code under test.
 """
 
-import json
-import os
 import time
 import unicodedata
 from pathlib import Path
@@ -24,7 +22,7 @@ from frontends.g2p_data import (
     NltkDataMissing,
     RuleBasedPosTagger,
     load_g2p,
-    prepare_nltk_data,
+
 )
 from frontends.text import (
     first_clause_short,
