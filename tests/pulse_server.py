@@ -1,10 +1,9 @@
-"""A private PulseAudio server with a capturable null sink, as in shared/docs/test-environment.md."""
+"""A private PulseAudio server for the device-sink tests and `ttsd bench`: a thin layer over
+tests/audio_fixtures.py that owns its temporary directory and captures at any rate."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -12,46 +11,35 @@ from pathlib import Path
 
 import numpy as np
 
+from tests import audio_fixtures
+
 
 @dataclass
 class PulseServer:
-    runtime_dir: Path
-    process: subprocess.Popen
+    base: Path
+    server: audio_fixtures.PulseServer
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "XDG_RUNTIME_DIR": str(self.runtime_dir)}
+        return self.server.env
 
     def capture(self, rate: int) -> "Capture":
-        return Capture(self, rate)
+        assert rate == audio_fixtures.CAPTURE_RATE, "the null sink captures at CAPTURE_RATE"
+        path = self.base / f"capture-{time.monotonic_ns()}.raw"
+        return Capture(audio_fixtures.start_capture(self.server, path))
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        self.server.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
+@dataclass
 class Capture:
-    """parec from the null sink's monitor, started before playing and stopped after."""
-
-    def __init__(self, server: PulseServer, rate: int):
-        self.rate = rate
-        self.path = server.runtime_dir / f"capture-{time.monotonic_ns()}.raw"
-        self.handle = open(self.path, "wb")
-        self.process = subprocess.Popen(["parec", "-d", "nullsink.monitor", "--format=s16le", f"--rate={rate}",
-                                         "--channels=1", "--raw", "--latency-msec=20"],
-                                        stdout=self.handle, env=server.env)
-        time.sleep(0.3)
+    inner: audio_fixtures.Capture
 
     def stop(self) -> np.ndarray:
-        time.sleep(0.3)
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.handle.close()
-        return np.frombuffer(self.path.read_bytes(), dtype="<i2").astype(np.float64)
+        time.sleep(0.3)      # let the last played audio reach the monitor
+        return self.inner.stop().astype(np.float64)
 
 
 def voiced_seconds(samples: np.ndarray, rate: int, threshold: float = 300.0) -> float:
@@ -63,18 +51,5 @@ def start_pulse_server() -> PulseServer | None:
     """None when PulseAudio is not installed (scripts/test.sh installs it)."""
     if not shutil.which("pulseaudio") or not shutil.which("parec"):
         return None
-    runtime = Path(tempfile.mkdtemp(prefix="ttsd-pulse-"))
-    os.chmod(runtime, 0o700)
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
-    process = subprocess.Popen(["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "-n",
-                                "-L", "module-null-sink sink_name=nullsink", "-L", "module-native-protocol-unix",
-                                f"--log-target=file:{runtime}/pulse.log"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = PulseServer(runtime_dir=runtime, process=process)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("PulseAudio did not start")
+    base = Path(tempfile.mkdtemp(prefix="ttsd-pulse-"))
+    return PulseServer(base=base, server=audio_fixtures.start_pulse(base))
