@@ -125,6 +125,20 @@ def decode_in_chunks(decoder: PiperDecoder, z: np.ndarray, first_chunk: int, chu
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
+LEADING_SILENCE_LEVEL = 0.004    # decoder output below this is inaudible (~-48 dBFS)
+LEADING_SILENCE_KEEP = 0.005     # seconds kept before the first sound, for a natural attack
+
+
+def trim_leading_silence(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Drop the near-silence Piper voices put before speech (~60 ms): heard latency, not decode
+    latency, is what a screen-reader user feels. Only used on a message's first chunk."""
+    loud = np.flatnonzero(np.abs(audio) > LEADING_SILENCE_LEVEL)
+    if len(loud) == 0:
+        return audio
+    start = max(0, loud[0] - int(LEADING_SILENCE_KEEP * sample_rate))
+    return audio[start:]
+
+
 def to_pcm16(audio: np.ndarray, gain: float) -> bytes:
     """Fixed gain (streaming cannot normalise per utterance), clipped to int16."""
     scaled = np.clip(audio * (gain * 32767.0), -32768.0, 32767.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from engine.voice_models import ChunkedDecoder, PiperDecoder, to_pcm16
+from engine.voice_models import ChunkedDecoder, PiperDecoder, to_pcm16, trim_leading_silence
 from engine.workerlib import (ControlChannel, announce_ready, drain, load_voices, make_bell_pull, make_bell_push,
                               ring, start_worker)
 from ipc import messages
@@ -91,6 +91,8 @@ def main(argv: list[str]) -> int:
                 state = clauses.setdefault(key, ChunkedDecoder(decoder))
                 state.gain = record.aux / 1000.0
                 for piece in state.push(z):
+                    if record.seq == 0 and state.chunks_done == 1:   # the message's very first audio
+                        piece = trim_leading_silence(piece, sample_rate)
                     emit(KIND_PCM, record.job, record.seq, record.voice, sample_rate, to_pcm16(piece, state.gain))
             elif record.kind == KIND_CLAUSE_END:
                 state = clauses.pop(key, None)

@@ -273,3 +273,12 @@ def test_concurrent_clients_get_their_own_audio(shared_daemon):
     for first, second in zip(durations[:len(texts)], durations[len(texts):]):
         assert 0.75 < first / second < 1.33, durations
     assert durations[0] < durations[1] and durations[2] < durations[3]
+
+
+def test_speech_starts_without_leading_silence(shared_daemon):
+    """Piper voices put ~60 ms of near-silence before speech; ttsd trims it from a message's start."""
+    with Client(shared_daemon.endpoint) as client:
+        result = client.synthesize("Speech should start at once.")
+    samples = np.frombuffer(result.pcm, dtype="<i2")
+    first_loud = np.flatnonzero(np.abs(samples) > 200)[0] / result.sample_rate
+    assert first_loud < 0.02, f"first sound {1000 * first_loud:.0f} ms into the audio"
