@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtime-dir", type=Path, help="sockets and lock (default: $XDG_RUNTIME_DIR/ttsd, "
                        "/run/ttsd with --system)")
     serve.add_argument("--voice", help="default voice")
-    serve.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per stage")
+    serve.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads of the acoustic stage")
+    serve.add_argument("--vocoder-threads", type=int, default=None,
+                       help="onnxruntime intra-op threads of the vocoder (default: 2 where there are 2 cores)")
     serve.add_argument("--device", default="", help="audio output device for --play: index or part of its "
                        "name (see `ttsd devices`; default: the system default)")
 
@@ -159,6 +161,7 @@ def cmd_serve(args) -> int:
         system=args.system,
         default_voice=args.voice,
         onnx_threads=args.threads,
+        **({"vocoder_threads": args.vocoder_threads} if args.vocoder_threads else {}),
         device=args.device,
         integrity_interval=args.integrity_interval,
         allow_unsigned=args.allow_unsigned,

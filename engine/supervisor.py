@@ -131,7 +131,7 @@ class Supervisor:
                 pcm_ring=pcm.name,
                 voices=self.voices,
                 g2p_data_dir=str(english_g2p_data_dir(self.config.data_dir)),
-                onnx_threads=self.config.onnx_threads,
+                onnx_threads=self.config.vocoder_threads if name == "vocoder" else self.config.onnx_threads,
                 output_gain=self.config.output_gain,
                 device=self.config.device,
                 heartbeat_interval=self.config.heartbeat_interval,
