@@ -1,0 +1,32 @@
+"""sd_notify: the daemon tells systemd READY=1, WATCHDOG=1 and STATUS= (checked on a test-bound socket)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from tests.conftest import start_daemon
+
+
+def test_ready_watchdog_and_status_reach_notify_socket(tmp_path, data_dir, joe_voice):
+    path = tmp_path / "notify.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(0.5)
+    daemon = start_daemon(tmp_path / "run", data_dir, env={**os.environ, "NOTIFY_SOCKET": str(path)})
+    fields: list[str] = []
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+                "READY=1" in fields and fields.count("WATCHDOG=1") >= 2):
+            try:
+                fields += receiver.recv(4096).decode().split("\n")
+            except socket.timeout:
+                pass
+    finally:
+        daemon.stop()
+        receiver.close()
+    assert "READY=1" in fields
+    assert fields.count("WATCHDOG=1") >= 2          # pinged from the loop's tick, repeatedly
+    assert any(f.startswith("STATUS=ready") for f in fields)
