@@ -22,7 +22,6 @@ from models.manifest import Manifest
 NAME = "acoustic"
 FRAMES_PER_RECORD = 32
 RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
-MAX_REMEMBERED_CANCELS = 4096
 
 
 def main(argv: list[str]) -> int:
@@ -41,7 +40,7 @@ def main(argv: list[str]) -> int:
     announce_ready(control, models, failed)
 
     pending: deque = deque()
-    cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
+    cancelled = control.cancelled
     poller = zmq.Poller()
     poller.register(control.socket, zmq.POLLIN)
     interval_ms = int(config.heartbeat_interval * 1000)
@@ -51,7 +50,6 @@ def main(argv: list[str]) -> int:
             if isinstance(msg, messages.Shutdown):
                 sys.exit(0)
             if isinstance(msg, messages.Cancel):
-                cancelled.extend(msg.jobs)
                 kept = [m for m in pending if m.job not in msg.jobs]
                 pending.clear()
                 pending.extend(kept)

@@ -21,7 +21,6 @@ from ipc import messages
 from models.manifest import Manifest
 
 NAME = "frontend"
-MAX_REMEMBERED_CANCELS = 4096
 
 
 def make_frontend_loader(config):
@@ -48,7 +47,7 @@ def main(argv: list[str]) -> int:
     announce_ready(control, frontends, failed)
 
     pending: deque = deque()
-    cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
+    cancelled = control.cancelled
     poller = zmq.Poller()
     poller.register(control.socket, zmq.POLLIN)
     interval_ms = int(config.heartbeat_interval * 1000)
@@ -57,9 +56,7 @@ def main(argv: list[str]) -> int:
         for msg in control.receive_all():
             if isinstance(msg, messages.Shutdown):
                 sys.exit(0)
-            if isinstance(msg, messages.Cancel):
-                cancelled.extend(msg.jobs)
-            else:
+            if not isinstance(msg, messages.Cancel):   # cancels are remembered in control.cancelled
                 pending.append(msg)
 
     while True:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import deque
 from pathlib import Path
 
 import zmq
@@ -22,7 +21,6 @@ from ipc.ring import KIND_CLAUSE_END, KIND_JOB_END, KIND_PCM, Ring
 from models.manifest import Manifest, ManifestError
 
 NAME = "sink"
-MAX_REMEMBERED_CANCELS = 4096
 PLAYING_POLL_MS = 5          # while the device plays, look for finished jobs this often
 
 
@@ -43,7 +41,7 @@ def main(argv: list[str]) -> int:
     samples_sent: dict[int, int] = {}
     chunks_sent: dict[int, int] = {}
     voice_rates: dict[int, int] = {}
-    cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
+    cancelled = control.cancelled
     poller = zmq.Poller()
     poller.register(control.socket, zmq.POLLIN)
     poller.register(my_bell, zmq.POLLIN)
@@ -67,7 +65,6 @@ def main(argv: list[str]) -> int:
                 player.close()
                 return 0
             if isinstance(msg, messages.Cancel):
-                cancelled.extend(msg.jobs)
                 if player.cancel(msg.jobs):
                     control.send(messages.Silenced(jobs=msg.jobs, at=time.monotonic()))
                 for job in msg.jobs:

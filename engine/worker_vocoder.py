@@ -8,7 +8,6 @@ and job ends on to the sink. Cancelled jobs are dropped at every record.
 from __future__ import annotations
 
 import sys
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, KIND_PCM, Ring
 from models.manifest import Manifest
 
 NAME = "vocoder"
-MAX_REMEMBERED_CANCELS = 4096
 RING_WAIT_SECONDS = 3600.0
 
 
@@ -44,7 +42,7 @@ def main(argv: list[str]) -> int:
     announce_ready(control, decoders, failed)
 
     clauses: dict[tuple[int, int], ChunkedDecoder] = {}
-    cancelled: deque[int] = deque(maxlen=MAX_REMEMBERED_CANCELS)
+    cancelled = control.cancelled
     poller = zmq.Poller()
     poller.register(control.socket, zmq.POLLIN)
     poller.register(my_bell, zmq.POLLIN)
@@ -55,7 +53,6 @@ def main(argv: list[str]) -> int:
             if isinstance(msg, messages.Shutdown):
                 sys.exit(0)
             if isinstance(msg, messages.Cancel):
-                cancelled.extend(msg.jobs)
                 for key in [key for key in clauses if key[0] in msg.jobs]:
                     del clauses[key]
 

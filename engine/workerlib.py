@@ -11,7 +11,8 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,7 @@ from ipc import messages
 from models.manifest import Manifest
 
 PR_SET_PDEATHSIG = 1
+MAX_REMEMBERED_CANCELS = 4096   # cancelled job ids a worker remembers to drop late work
 
 
 def die_with_parent() -> None:
@@ -56,6 +58,7 @@ class ControlChannel:
     socket: zmq.Socket = None
     next_heartbeat: float = 0.0
     supervisor_seen: float = 0.0
+    cancelled: deque = field(default_factory=lambda: deque(maxlen=MAX_REMEMBERED_CANCELS))
 
     def __post_init__(self):
         self.socket = self.context.socket(zmq.DEALER)
@@ -71,7 +74,8 @@ class ControlChannel:
             self.socket.send_multipart([messages.encode(msg), payload], copy=False)
 
     def receive_all(self) -> list:
-        """Every message waiting now (non-blocking), decoded; supervisor liveness is refreshed."""
+        """Every message waiting now (non-blocking), decoded; supervisor liveness is refreshed and
+        cancelled jobs are remembered in self.cancelled (Cancel messages are still returned)."""
         received = []
         while True:
             try:
@@ -80,6 +84,8 @@ class ControlChannel:
                 return received
             self.supervisor_seen = time.monotonic()
             msg = messages.decode(frames[0])
+            if isinstance(msg, messages.Cancel):
+                self.cancelled.extend(msg.jobs)
             if not isinstance(msg, messages.Heartbeat):
                 received.append(msg)
 
