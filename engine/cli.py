@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     say = commands.add_parser("say", help="speak text through the daemon")
     add_endpoint(say)
     say.add_argument("text", help="text to speak ('-' reads standard input)")
-    say.add_argument("--voice", help="voice name (default: the daemon's default voice)")
+    say.add_argument("--voice", help="voice name (default: one for --lang)")
+    say.add_argument("--lang", default="auto", help="language when no voice is named: auto (from the text's "
+                     "script: Chinese characters pick the Mandarin voice), en, zh, ... (default auto)")
+    say.add_argument("--vocoder", choices=("neural", "griffin-lim"),
+                     help="mel voices only: the neural vocoder (default) or Griffin-Lim")
     say.add_argument("--rate", type=float, help="speed multiplier, 0.25..4 (default 1)")
     say.add_argument("--volume", type=float, help="volume multiplier, 0..2 (default 1)")
     say.add_argument("--priority", choices=("important", "message", "text", "notification", "progress"),
@@ -194,6 +198,7 @@ def cmd_say(args) -> int:
     try:
         with client_for(args) as client:
             result = client.synthesize(text, voice=args.voice, rate=args.rate, volume=args.volume, priority=args.priority,
+                                       lang=args.lang, vocoder=args.vocoder,
                                        output="play" if args.play else "stream",
                                        on_chunk=on_chunk)
     except DaemonUnavailable as error:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.manifest import Manifest, ManifestError, verify_files
+from models.manifest import Manifest, ManifestError, mismatched_files
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Verdict:
     ok: bool
     reason: str
     checked_at: float
+    bad_files: tuple[str, ...] = ()    # empty when the manifest itself is unreadable or changed
 
 
 class IntegrityChecker:
@@ -61,7 +62,10 @@ def check_voice(name: str, path: Path, loaded: Manifest) -> Verdict:
         current = Manifest.load(path)
         if current.files != loaded.files:
             raise ManifestError(f"voice {name}: manifest changed on disk since the daemon loaded it")
-        verify_files(path, loaded)
+        problems = mismatched_files(path, loaded)
+        if problems:
+            return Verdict(voice=name, ok=False, reason="; ".join(problems.values()), checked_at=time.time(),
+                           bad_files=tuple(sorted(problems)))
         return Verdict(voice=name, ok=True, reason="", checked_at=time.time())
     except ManifestError as error:
         return Verdict(voice=name, ok=False, reason=str(error), checked_at=time.time())

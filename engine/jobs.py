@@ -44,6 +44,7 @@ class Job:
     frames: int = 0
     priority: str = "message"
     output: str = "stream"
+    vocoder: str = "neural"
 
     @property
     def started(self) -> bool:
@@ -70,8 +71,8 @@ class JobTable:
         job = Job(id=next(self._ids), request_id=request.id, envelope=envelope, text=request.text,
                   voice=voice, voice_name=manifest.name, length_scale=manifest.length_scale / rate,
                   noise_scale=manifest.noise_scale, noise_w=manifest.noise_w,
-                  gain=defaults.output_gain * volume, sample_rate=manifest.sample_rate,
-                  priority=request.priority)
+                  gain=defaults.output_gain * manifest.gain * volume, sample_rate=manifest.sample_rate,
+                  priority=request.priority, vocoder=request.vocoder or "neural")
         self._jobs[job.id] = job
         return job
 

@@ -24,8 +24,9 @@ from engine import notify
 from engine.config import WORKER_NAMES, DaemonConfig, VoiceRef, WorkerConfig
 from engine.integrity import IntegrityChecker
 from engine.jobs import PRIORITY_RANK, Job, JobTable
+from frontends.language import detect_language
 from ipc import messages
-from ipc.ring import Ring, unlink_segments_with_prefix
+from ipc.ring import VOCODERS, Ring, unlink_segments_with_prefix
 from models.install import english_g2p_data_dir, installed_voices
 from models.manifest import Manifest
 from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify_manifest
@@ -60,6 +61,7 @@ class WorkerProcess:
     next_start: float = 0.0
     voices: list[str] = field(default_factory=list)
     failed_voices: dict[str, str] = field(default_factory=dict)
+    degraded_voices: dict[str, str] = field(default_factory=dict)
 
     @property
     def pid(self) -> int | None:
@@ -84,6 +86,7 @@ class Supervisor:
         self.started_at = time.time()
         self.last_silenced_at: float | None = None     # CLOCK_MONOTONIC of the last device abort
         self.quarantined: dict[str, dict] = {}         # voice -> {"reason", "since"}
+        self.degraded: dict[str, dict] = {}            # mel voice whose vocoder file failed -> {"reason", "since"}
         self.integrity: IntegrityChecker | None = None
         self.refused: dict[str, str] = {}              # voice -> why its signature check failed at start
 
@@ -274,7 +277,17 @@ class Supervisor:
         if self.integrity is None:
             return
         for verdict in self.integrity.results():
-            if not verdict.ok and verdict.voice not in self.quarantined:
+            if not verdict.ok and self._vocoder_only(verdict):
+                if verdict.voice not in self.degraded:
+                    self.degraded[verdict.voice] = {"reason": verdict.reason, "since": verdict.checked_at,
+                                                    "vocoder": "griffin-lim"}
+                    print(f"ttsd: voice {verdict.voice} speaks through Griffin-Lim: {verdict.reason}",
+                          file=sys.stderr, flush=True)
+            elif verdict.ok and verdict.voice in self.degraded:
+                del self.degraded[verdict.voice]
+                print(f"ttsd: voice {verdict.voice}'s vocoder verifies again; reloading it", file=sys.stderr, flush=True)
+                self._restart_for_reload(self.workers["vocoder"])
+            if not verdict.ok and not self._vocoder_only(verdict) and verdict.voice not in self.quarantined:
                 self.quarantined[verdict.voice] = {"reason": verdict.reason, "since": verdict.checked_at}
                 print(f"ttsd: quarantined voice {verdict.voice}: {verdict.reason}", file=sys.stderr, flush=True)
                 for job in [j for j in self.jobs.all() if j.voice_name == verdict.voice]:
@@ -285,6 +298,10 @@ class Supervisor:
                 print(f"ttsd: voice {verdict.voice} verifies again; reloading its models", file=sys.stderr, flush=True)
                 for name in ("acoustic", "vocoder"):
                     self._restart_for_reload(self.workers[name])
+
+    def _vocoder_only(self, verdict) -> bool:
+        """A mel voice with only its neural vocoder damaged still speaks, through Griffin-Lim."""
+        return self.manifests[verdict.voice].kind == "mel" and verdict.bad_files == ("vocoder.onnx",)
 
     def _restart_for_reload(self, worker: WorkerProcess) -> None:
         if worker.process is not None and worker.process.poll() is None:
@@ -387,6 +404,7 @@ class Supervisor:
             worker.state = "ready"
             worker.voices = msg.voices
             worker.failed_voices = msg.failed_voices
+            worker.degraded_voices = msg.degraded_voices
             return
         if isinstance(msg, messages.Heartbeat):
             return
@@ -434,7 +452,7 @@ class Supervisor:
             index = job.dispatched
             synth = messages.Synthesize(job=job.id, clause=index, voice=job.voice, ids=job.clauses[index],
                                         length_scale=job.length_scale, noise_scale=job.noise_scale,
-                                        noise_w=job.noise_w, gain=job.gain)
+                                        noise_w=job.noise_w, gain=job.gain, vocoder=job.vocoder)
             if not self._send_worker("acoustic", synth):
                 break
             job.dispatched += 1
@@ -522,6 +540,9 @@ class Supervisor:
             return refuse(messages.E_BAD_ARGUMENT, f"rate {request.rate} is out of range 0.25..4.0")
         if request.volume is not None and not 0.0 <= request.volume <= 2.0:
             return refuse(messages.E_BAD_ARGUMENT, f"volume {request.volume} is out of range 0.0..2.0")
+        if request.vocoder not in (None, *VOCODERS):
+            return refuse(messages.E_BAD_ARGUMENT, f"vocoder {request.vocoder[:20]!r} is not one of "
+                          f"{', '.join(VOCODERS)} (only mel voices have a choice)")
         if request.output not in ("stream", "play"):
             return refuse(messages.E_BAD_ARGUMENT, f"output {request.output[:20]!r} is not supported; "
                           "use \"stream\" (PCM back to you) or \"play\" (the daemon's audio device)")
@@ -530,7 +551,10 @@ class Supervisor:
             return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {request.voice} was refused at start: "
                           f"{self.refused[request.voice]}")
         if voice_index is None:
-            names = ", ".join(v.name for v in self.voices)
+            names = ", ".join(f"{v.name} ({self.manifests[v.name].language})" for v in self.voices)
+            if not request.voice:
+                return refuse(messages.E_UNKNOWN_VOICE, f"no installed voice speaks language {request.lang[:20]!r}; "
+                              f"installed voices: {names}; use lang \"auto\" or install one (`ttsd voices list`)")
             return refuse(messages.E_UNKNOWN_VOICE, f"unknown voice {request.voice!r}; installed voices: {names}")
         voice = self.voices[voice_index]
         if voice.name in self.quarantined:
@@ -555,6 +579,8 @@ class Supervisor:
         job = self.jobs.add(envelope=envelope, request=request, voice=voice_index,
                             manifest=self.manifests[voice.name], defaults=self.config)
         job.output = request.output
+        if voice.name in self.degraded or any(voice.name in w.degraded_voices for w in self.workers.values()):
+            job.vocoder = "griffin-lim"
         if job.output != "stream":
             self._send_worker("sink", messages.SinkJob(job=job.id, output=job.output))
         self._send_client(envelope, [messages.reply_ok(request.id, event="queued", voice=voice.name)])
@@ -562,13 +588,25 @@ class Supervisor:
         return None
 
     def _pick_voice(self, request: messages.Speak) -> int | None:
+        """A named voice; else a voice for the request's language, where "auto" (the default) reads the
+        language from the text's script; the configured default voice wins among equals."""
         names = [v.name for v in self.voices]
         if request.voice:
             return names.index(request.voice) if request.voice in names else None
-        preferred = self.config.default_voice
-        if preferred in names:
-            return names.index(preferred)
-        return 0
+        wanted = (request.lang or "auto").lower().replace("_", "-")
+        if wanted == "auto":
+            wanted = detect_language(request.text)
+        family = wanted.split("-")[0]
+        matching = [i for i, name in enumerate(names) if self.manifests[name].language.lower().split("-")[0] == family]
+        if not matching:
+            if request.lang and request.lang.lower() != "auto":
+                return None
+            matching = list(range(len(names)))
+        exact = [i for i in matching if self.manifests[names[i]].language.lower() == wanted]
+        for candidates in (matching, exact):
+            if self.config.default_voice in [names[i] for i in candidates]:
+                return names.index(self.config.default_voice)
+        return (exact or matching)[0]
 
     def _on_stop(self, envelope: list[bytes], request: messages.Stop) -> None:
         targets = [job for job in self.jobs.all() if request.all or (job.envelope[0] == envelope[0]
@@ -596,6 +634,11 @@ class Supervisor:
             entry = {"name": ref.name, "language": self.manifests[ref.name].language, "path": ref.path,
                      "state": "failed" if problems else ("ready" if self.all_ready() else "loading"),
                      **({"reason": problems[0]} if problems else {})}
+            degraded = [w.degraded_voices[ref.name] for w in self.workers.values() if ref.name in w.degraded_voices]
+            if degraded and not problems:
+                entry.update(state="degraded", reason=degraded[0], vocoder="griffin-lim")
+            if ref.name in self.degraded:
+                entry.update(state="degraded", **self.degraded[ref.name])
             if ref.name in self.quarantined:
                 entry.update(state="quarantined", **self.quarantined[ref.name])
             voices.append(entry)

@@ -7,20 +7,35 @@ as decoding the whole clause at once, as long as C covers the receptive field.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
-from models.manifest import Manifest
+from models.manifest import Manifest, ManifestError
 
 FIRST_CHUNK_FRAMES = 12      # small first chunk: first PCM leaves quickly
 CHUNK_FRAMES = 192           # chunks double up to this: context overhead falls to (192 + 24) / 192
 CONTEXT_FRAMES = 12          # > the decoder's ~10-frame receptive field (measured in tests)
 
 
-def make_session(path: Path, threads: int = 1) -> onnxruntime.InferenceSession:
+def load_verified_session(voice_dir: Path, manifest: Manifest, name: str, threads: int = 1) -> onnxruntime.InferenceSession:
+    """Read the model file once, check those very bytes against the signed manifest, and build the
+    session from them: what runs is what was verified (no window between a check and a re-read)."""
+    entry = manifest.files.get(name)
+    if entry is None:
+        raise ManifestError(f"voice {manifest.name}: {name} is not listed in the manifest; reinstall the voice")
+    model_bytes = (voice_dir / name).read_bytes()
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    if len(model_bytes) != entry.size or digest != entry.sha256:
+        raise ManifestError(f"voice {manifest.name}: {name} as read ({len(model_bytes)} bytes, sha256 {digest[:16]}...) "
+                            "does not match the manifest; the file was modified; reinstall the voice")
+    return make_session(model_bytes, threads)
+
+
+def make_session(model: Path | bytes, threads: int = 1) -> onnxruntime.InferenceSession:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -29,7 +44,8 @@ def make_session(path: Path, threads: int = 1) -> onnxruntime.InferenceSession:
     # Stages share two cores: idle intra-op threads must sleep, not spin, or they steal the other
     # stage's core.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 class PiperAcoustic:
@@ -37,7 +53,7 @@ class PiperAcoustic:
 
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
         self.manifest = manifest
-        self.session = make_session(voice_dir / "acoustic.onnx", threads)
+        self.session = load_verified_session(voice_dir, manifest, "acoustic.onnx", threads)
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float) -> np.ndarray:
         phonemes = np.asarray([ids], dtype=np.int64)
@@ -53,14 +69,70 @@ class PiperAcoustic:
         self.run([1, 0, 20, 0, 59, 0, 24, 0, 2], 1.0, 0.667, 0.8)
 
 
+class FastSpeech2Acoustic:
+    """Baker phone ids -> normalised log-mel [80, frames] (a mel voice's acoustic stage).
+
+    The model has position embeddings for at most manifest.max_frames (2048) mel frames; longer
+    inputs are split at syllable boundaries and the mels joined (the front-end already keeps clauses
+    short; this guards slow rates)."""
+
+    FRAMES_PER_ID_BOUND = 8      # measured ~5.5 mel frames per phone id at speed 1.0; 8 leaves margin
+
+    def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
+        self.manifest = manifest
+        self.session = load_verified_session(voice_dir, manifest, "acoustic.onnx", threads)
+        id_map = manifest.phoneme_id_map
+        self.edge_id = id_map["sil"][0]
+        self.boundary_id = id_map["#0"][0]
+        self.end_id = id_map["eos"][0]
+        self.max_frames = manifest.max_frames or 2048
+
+    def run(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0) -> np.ndarray:
+        budget = max(8, int(self.max_frames / (self.FRAMES_PER_ID_BOUND * max(length_scale, 0.1))))
+        parts = [self._run_one(part, length_scale) for part in self._split(ids, budget)]
+        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+
+    def _run_one(self, ids: list[int], length_scale: float) -> np.ndarray:
+        feed = {
+            "input_ids": np.asarray([ids], dtype=np.int32),
+            "speaker_ids": np.zeros(1, dtype=np.int32),
+            "speed_ratios": np.asarray([length_scale], dtype=np.float32),   # a duration multiplier
+            "f0_ratios": np.ones(1, dtype=np.float32),
+            "energy_ratios": np.ones(1, dtype=np.float32),
+        }
+        mel = self.session.run(["Identity_1"], feed)[0]
+        return mel[0].T
+
+    def _split(self, ids: list[int], budget: int) -> list[list[int]]:
+        """Cut at the #0 nearest the middle until every part fits; each part keeps sil ... sil eos."""
+        if len(ids) <= budget:
+            return [ids]
+        body = [i for i in ids if i not in (self.edge_id, self.end_id)]
+        cuts = [k for k, i in enumerate(body) if i == self.boundary_id]
+        if not cuts:
+            raise ValueError(f"clause of {len(ids)} phone ids is too long for one call and has no syllable "
+                             "boundary to split at")
+        middle = min(cuts, key=lambda k: abs(k - len(body) // 2))
+        halves = (body[:middle], body[middle + 1:])
+        wrapped = [[self.edge_id, *half, self.edge_id, self.end_id] for half in halves if half]
+        return [part for half in wrapped for part in self._split(half, budget)]
+
+    def warm_up(self) -> None:
+        self.run([self.edge_id, self.boundary_id, self.edge_id, self.end_id], 1.0)
+
+
 class PiperDecoder:
     """Latent z [192, frames] -> float audio [frames * hop]."""
+
+    context_frames = CONTEXT_FRAMES
+    first_chunk_frames = FIRST_CHUNK_FRAMES
+    chunk_frames = CHUNK_FRAMES
 
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
         self.manifest = manifest
         self.hop = manifest.hop_length
         self.channels = manifest.latent_channels
-        self.session = make_session(voice_dir / "decoder.onnx", threads)
+        self.session = load_verified_session(voice_dir, manifest, "decoder.onnx", threads)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         audio = self.session.run(None, {"z": z[np.newaxis].astype(np.float32, copy=False)})[0]
@@ -70,11 +142,60 @@ class PiperDecoder:
         self.decode(np.zeros((self.channels, FIRST_CHUNK_FRAMES + 2 * CONTEXT_FRAMES), dtype=np.float32))
 
 
+class MelGanDecoder:
+    """Normalised log-mel [80, frames] -> float audio [frames * 300] (Multi-band MelGAN).
+
+    Chunked decoding with MELGAN_CONTEXT_FRAMES of context equals one-shot decoding exactly: its
+    receptive field is 18 mel frames each side (measured, tests/test_mel_voice.py)."""
+
+    first_chunk_frames = FIRST_CHUNK_FRAMES
+    chunk_frames = CHUNK_FRAMES
+
+    def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
+        self.manifest = manifest
+        self.hop = manifest.hop_length
+        self.channels = manifest.latent_channels
+        self.context_frames = manifest.decoder_context_frames
+        self.session = load_verified_session(voice_dir, manifest, "vocoder.onnx", threads)
+
+    def decode(self, mel: np.ndarray) -> np.ndarray:
+        audio = self.session.run(None, {"mels": np.ascontiguousarray(mel.T[np.newaxis], dtype=np.float32)})[0]
+        return audio.reshape(-1)
+
+    def warm_up(self) -> None:
+        self.decode(np.zeros((self.channels, FIRST_CHUNK_FRAMES + 2 * self.context_frames), dtype=np.float32))
+
+
+class GriffinLimDecoder:
+    """Any mel voice through numpy Griffin-Lim: the fallback when the neural vocoder is unavailable,
+    and selectable per request. Phase estimates do not join across chunks, so a clause is vocoded
+    whole (chunk sizes larger than any clause)."""
+
+    context_frames = 0
+    first_chunk_frames = 1 << 20
+    chunk_frames = 1 << 20
+
+    def __init__(self, manifest: Manifest):
+        from engine.griffin_lim import GriffinLimVocoder, MelParameters
+        if not manifest.mel:
+            raise ValueError(f"voice {manifest.name} has no mel parameters in its manifest; reinstall it")
+        self.manifest = manifest
+        self.hop = manifest.hop_length
+        self.channels = manifest.latent_channels
+        self.vocoder = GriffinLimVocoder(MelParameters.from_dict(manifest.mel))
+
+    def decode(self, mel: np.ndarray) -> np.ndarray:
+        return self.vocoder.vocode(np.ascontiguousarray(mel.T))
+
+    def warm_up(self) -> None:
+        self.decode(np.zeros((self.channels, 8), dtype=np.float32))
+
+
 @dataclass
 class ChunkedDecoder:
     """Decodes one clause's frames as they arrive, in chunks with context on both sides."""
 
-    decoder: PiperDecoder
+    decoder: object               # PiperDecoder, MelGanDecoder or GriffinLimDecoder
     context: int = CONTEXT_FRAMES
     first_chunk: int = FIRST_CHUNK_FRAMES
     chunk: int = CHUNK_FRAMES
@@ -117,7 +238,13 @@ class ChunkedDecoder:
         return piece
 
 
-def decode_in_chunks(decoder: PiperDecoder, z: np.ndarray, first_chunk: int, chunk: int,
+def chunked_decoder_for(decoder) -> ChunkedDecoder:
+    """A clause's chunking state with the decoder's own context and chunk sizes."""
+    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=decoder.first_chunk_frames,
+                          chunk=decoder.chunk_frames)
+
+
+def decode_in_chunks(decoder, z: np.ndarray, first_chunk: int, chunk: int,
                      context: int = CONTEXT_FRAMES, arrival: int = 7) -> np.ndarray:
     """Decode z as the vocoder worker does (frames arriving `arrival` at a time); for tests and bench."""
     chunked = ChunkedDecoder(decoder, context=context, first_chunk=first_chunk, chunk=chunk)

@@ -1,4 +1,4 @@
-"""Acoustic worker: phoneme ids -> latent frames, written to the frame ring clause by clause.
+"""Acoustic worker: phoneme ids -> frames (Piper latents or mel), written to the frame ring clause by clause.
 
 One loop: take the next Synthesize from the supervisor, run the voice's acoustic model, write the
 frames into the ring in records of FRAMES_PER_RECORD (the vocoder starts on the first record),
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import zmq
 
-from engine.voice_models import PiperAcoustic
+from engine.voice_models import FastSpeech2Acoustic, PiperAcoustic
 from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
 from ipc import messages
-from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring
+from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring, frames_aux
 from models.manifest import Manifest
 
 NAME = "acoustic"
@@ -31,8 +31,9 @@ def main(argv: list[str]) -> int:
     frames_ring = Ring.attach(config.frames_ring)
     bell = make_bell_push(context, config.next_bell_endpoint)
 
-    def load(path: Path, manifest: Manifest) -> PiperAcoustic:
-        model = PiperAcoustic(path, manifest, config.onnx_threads)
+    def load(path: Path, manifest: Manifest) -> PiperAcoustic | FastSpeech2Acoustic:
+        kind = FastSpeech2Acoustic if manifest.kind == "mel" else PiperAcoustic
+        model = kind(path, manifest, config.onnx_threads)
         model.warm_up()
         return model
 
@@ -90,12 +91,12 @@ def main(argv: list[str]) -> int:
             control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
                                             reason=f"acoustic model failed: {error}"))
             continue
-        gain_milli = max(0, int(round(msg.gain * 1000)))
+        aux = frames_aux(msg.gain, msg.vocoder)
         total = z.shape[1]
         aborted = False
         for start in range(0, total, FRAMES_PER_RECORD):
             part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
-            if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=gain_milli,
+            if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=aux,
                                      should_abort=lambda job=msg.job: job_cancelled(job), timeout=RING_WAIT_SECONDS):
                 aborted = True
                 break

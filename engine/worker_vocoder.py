@@ -1,27 +1,61 @@
-"""Vocoder worker: latent frames from the frame ring -> int16 PCM into the PCM ring.
+"""Vocoder worker: frames (Piper latents or mel) from the frame ring -> int16 PCM into the PCM ring.
 
 One loop: read the next frame record, feed it to that clause's ChunkedDecoder, write every chunk
 of audio that is ready (the first chunk is small, so the first PCM leaves early), and pass clause
 and job ends on to the sink. Cancelled jobs are dropped at every record.
+
+Mel voices have two vocoders: the neural one (MB-MelGAN) and Griffin-Lim. A record names the one
+the request asked for; when the neural one failed to load, Griffin-Lim speaks instead.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import zmq
 
-from engine.voice_models import ChunkedDecoder, PiperDecoder, to_pcm16, trim_leading_silence
+from engine.voice_models import (ChunkedDecoder, GriffinLimDecoder, MelGanDecoder, PiperDecoder, chunked_decoder_for,
+                                 to_pcm16, trim_leading_silence)
 from engine.workerlib import (ControlChannel, announce_ready, drain, load_voices, make_bell_pull, make_bell_push,
                               ring, start_worker)
 from ipc import messages
-from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, KIND_PCM, Ring
+from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, KIND_PCM, Ring, split_frames_aux
 from models.manifest import Manifest
 
 NAME = "vocoder"
 RING_WAIT_SECONDS = 3600.0
+
+
+@dataclass
+class VoiceVocoders:
+    """A voice's decoders: `neural` may be None for a mel voice whose neural vocoder failed."""
+
+    neural: PiperDecoder | MelGanDecoder | None
+    griffin_lim: GriffinLimDecoder | None = None
+
+    def pick(self, wanted: str):
+        if wanted == "griffin-lim" and self.griffin_lim is not None:
+            return self.griffin_lim
+        return self.neural if self.neural is not None else self.griffin_lim
+
+
+def load_vocoders(path: Path, manifest: Manifest, threads: int) -> VoiceVocoders:
+    if manifest.kind != "mel":
+        decoder = PiperDecoder(path, manifest, threads)
+        decoder.warm_up()
+        return VoiceVocoders(neural=decoder)
+    griffin_lim = GriffinLimDecoder(manifest)
+    griffin_lim.warm_up()
+    try:
+        neural = MelGanDecoder(path, manifest, threads)
+        neural.warm_up()
+    except Exception as error:
+        log(NAME, f"voice {manifest.name}: neural vocoder failed to load ({error}); speaking through Griffin-Lim")
+        neural = None
+    return VoiceVocoders(neural=neural, griffin_lim=griffin_lim)
 
 
 def main(argv: list[str]) -> int:
@@ -33,13 +67,10 @@ def main(argv: list[str]) -> int:
     my_bell = make_bell_pull(context, config.bell_endpoint)
     sink_bell = make_bell_push(context, config.next_bell_endpoint)
 
-    def load(path: Path, manifest: Manifest) -> PiperDecoder:
-        decoder = PiperDecoder(path, manifest, config.onnx_threads)
-        decoder.warm_up()
-        return decoder
-
-    decoders, failed = load_voices(config, load)
-    announce_ready(control, decoders, failed)
+    voices, failed = load_voices(config, lambda path, manifest: load_vocoders(path, manifest, config.onnx_threads))
+    degraded = {config.voices[i].name: "the neural vocoder failed to load; speaking through Griffin-Lim"
+                for i, vocoders in voices.items() if vocoders.neural is None}
+    announce_ready(control, voices, failed, degraded)
 
     clauses: dict[tuple[int, int], ChunkedDecoder] = {}
     cancelled = control.cancelled
@@ -75,18 +106,21 @@ def main(argv: list[str]) -> int:
         if record is None or record.job in cancelled:
             continue
         key = (record.job, record.seq)
-        decoder = decoders.get(record.voice)
-        if decoder is None:
+        vocoders = voices.get(record.voice)
+        if vocoders is None:
             if record.kind == KIND_JOB_END:
                 control.send(messages.JobFailed(job=record.job, errno=messages.E_VOICE_UNAVAILABLE,
                                                 reason="the voice failed to load in the vocoder worker"))
             continue
-        sample_rate = decoder.manifest.sample_rate
+        sample_rate = vocoders.pick("neural").manifest.sample_rate
         try:
             if record.kind == KIND_FRAMES:
-                z = np.frombuffer(record.payload, dtype=np.float32).reshape(decoder.channels, -1)
-                state = clauses.setdefault(key, ChunkedDecoder(decoder))
-                state.gain = record.aux / 1000.0
+                gain, wanted = split_frames_aux(record.aux)
+                state = clauses.get(key)
+                if state is None:
+                    state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted))
+                z = np.frombuffer(record.payload, dtype=np.float32).reshape(state.decoder.channels, -1)
+                state.gain = gain
                 for piece in state.push(z):
                     if record.seq == 0 and state.chunks_done == 1:   # the message's very first audio
                         piece = trim_leading_silence(piece, sample_rate)

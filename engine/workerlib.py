@@ -115,10 +115,11 @@ def load_voices(config: WorkerConfig, load: Callable[[Path, Manifest], object]) 
     return models, failed
 
 
-def announce_ready(control: "ControlChannel", models: dict[int, object], failed: dict[str, str]) -> None:
+def announce_ready(control: "ControlChannel", models: dict[int, object], failed: dict[str, str],
+                   degraded: dict[str, str] | None = None) -> None:
     config = control.config
     control.send(messages.Ready(worker=config.name, pid=os.getpid(), voices=[config.voices[i].name for i in models],
-                                failed_voices=failed))
+                                failed_voices=failed, degraded_voices=degraded or {}))
 
 
 def make_bell_pull(context: zmq.Context, endpoint: str) -> zmq.Socket:

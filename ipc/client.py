@@ -150,11 +150,12 @@ class Client:
 
     def speak_events(self, text: str, voice: str | None = None, rate: float | None = None,
                      volume: float | None = None, request_id: str | None = None,
-                     priority: str | None = None, output: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
+                     priority: str | None = None, output: str | None = None, lang: str | None = None,
+                     vocoder: str | None = None) -> Iterator[tuple[dict, bytes | None]]:
         """Send a speak request and yield every (event, payload) for it until it ends."""
         request = {"type": "speak", "id": request_id or uuid.uuid4().hex[:12], "text": text}
         for key, value in (("voice", voice), ("rate", rate), ("volume", volume), ("priority", priority),
-                           ("output", output)):
+                           ("output", output), ("lang", lang), ("vocoder", vocoder)):
             if value is not None:
                 request[key] = value
         self.send(request)

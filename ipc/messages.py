@@ -67,6 +67,7 @@ class Speak:
     pitch: float | None = None     # accepted; Piper voices cannot change pitch (see README)
     output: str = "stream"         # "stream": PCM comes back to the client; "play": the daemon's device
     priority: str = "message"      # important, message, text, notification, progress (SSIP rules)
+    vocoder: str | None = None     # mel voices: "neural" (default) or "griffin-lim"
 
 
 @message("stop")
@@ -104,6 +105,7 @@ class Ready:
     pid: int
     voices: list[str] = field(default_factory=list)
     failed_voices: dict[str, str] = field(default_factory=dict)
+    degraded_voices: dict[str, str] = field(default_factory=dict)   # loaded, but speaking through a fallback
 
 
 @message("shutdown")
@@ -148,6 +150,7 @@ class Synthesize:
     noise_scale: float
     noise_w: float
     gain: float = 1.0
+    vocoder: str = "neural"     # mel voices: "neural" or "griffin-lim"
 
 
 @message("sink_job")

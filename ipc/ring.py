@@ -68,6 +68,19 @@ KIND_PCM = 2
 KIND_CLAUSE_END = 3
 KIND_JOB_END = 4
 
+# A frames record's aux: the job's gain in thousandths, and in the top byte which vocoder to use.
+VOCODERS = ("neural", "griffin-lim")
+AUX_GAIN_MASK = 0x00FFFFFF
+
+
+def frames_aux(gain: float, vocoder: str) -> int:
+    return (VOCODERS.index(vocoder) << 24) | min(AUX_GAIN_MASK, max(0, int(round(gain * 1000))))
+
+
+def split_frames_aux(aux: int) -> tuple[float, str]:
+    code = aux >> 24
+    return (aux & AUX_GAIN_MASK) / 1000.0, VOCODERS[code] if code < len(VOCODERS) else VOCODERS[0]
+
 # Capacity limits: multiple of 8 so records stay 8-byte aligned; big enough
 # for at least one empty record.
 MIN_CAPACITY = 64
