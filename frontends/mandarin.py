@@ -17,6 +17,9 @@ spoken (1-4, 5 = neutral), "#0" between syllables, "#3" at a comma-type pause in
   third tone into a second tone, so a chain of one-syllable words rises on all but the last
   (我|也|有 -> wo2 ye2 you3) while a word of two keeps the syllable before it low
   (我|很好 -> wo3 hen2 hao3, 我|也|很好 -> wo2 ye3 hen2 hao3).
+pypinyin's own ToneSandhiMixin was evaluated and is not used: it works inside one pypinyin word
+only (我很好, 一本书 and 展览馆 get no sandhi) and misreads 是不是 (bu2), 一月 (yi2), 看一看 (yi1)
+and 十一个 (yi2).
 
 Latin letters inside Chinese text are spelled with the Mandarin names of the letters (LETTER_NAMES,
 written in pinyin the voice knows), digits in Latin codes digit by digit. We spell rather than hand
@@ -122,6 +125,7 @@ LEXICON = frozenset(READINGS) | NEUTRAL_LAST | THIRD_TONE_WORDS | YI_FINAL_WORDS
 # Characters that make 一 part of a number: it then keeps tone 1 (十一, 一九九九, 一一).
 NUMERAL_CHARS = frozenset("零〇一二三四五六七八九十两幺")
 YI_BIG_UNITS = frozenset("百千万亿")
+NUMBER_CHARS = NUMERAL_CHARS | YI_BIG_UNITS | frozenset("点")
 YI_TONE1_BEFORE = frozenset("月号楼")
 YI_TONE1_AFTER = frozenset("第月")
 YI_TONE1_AFTER_DIAN = frozenset("整钟")  # 一点整, 一点钟: one o'clock, not 一点 "a little"
@@ -446,21 +450,32 @@ def _cut(text: str, size: int, prefer_within: int) -> list[str]:
         if last_char in BREAK_AFTER:
             best = (end_char, count)
     pieces.append(text[start_char:])
-    return [piece for piece in pieces if piece.strip()]
+    return [piece.strip() for piece in pieces if piece.strip()]
 
 
 def _word_spans(text: str) -> list[tuple[int, int, str]]:
-    """(end offset in text, syllable count, last character) for each word of text, in order."""
-    spans = []
+    """(end offset in text, syllable count, last character) for each place text may be cut after.
+
+    A spelled Latin word and a written-out number are never cut inside ("iPhone", "二零二四")."""
+    spans: list[tuple[int, int, str]] = []
     position = 0
+    previous = ""
     for word in _words(text):
         if LATIN.match(word):
             while not _latin_letter(text[position]):
                 position += 1
-            position += 1
+            start = position
         else:
-            position = text.index(word, position) + len(word)
-        spans.append((position, _word_weight(word), word[-1]))
+            start = text.index(word, position)
+        position = start + len(word)
+        joined = spans and start == spans[-1][0] and (
+            (LATIN.match(word) and LATIN.match(previous)) or (word[0] in NUMBER_CHARS and previous[-1] in NUMBER_CHARS))
+        if joined:
+            end, weight, _ = spans[-1]
+            spans[-1] = (position, weight + _word_weight(word), word[-1])
+        else:
+            spans.append((position, _word_weight(word), word[-1]))
+        previous = word
     return spans
 
 

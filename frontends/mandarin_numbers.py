@@ -110,6 +110,9 @@ FRACTION = re.compile(r"(?<![\d/])(\d+)/(\d+)(?![\d/])")
 LATIN_CODE = re.compile(r"(?<![A-Za-z\d])(?=[A-Za-z\d]*[A-Za-z])(?=[A-Za-z\d]*\d)[A-Za-z\d]+(?![A-Za-z\d])")
 PLAIN_NUMBER = re.compile(SIGN + r"(\d+)(?:\.(\d+))?")
 DIGIT_RUN = re.compile(r"\d+")
+# Web and mail addresses: "example.com" 点, "a@b" 艾特 (as Chinese speakers say them).
+WEB_DOT = re.compile(r"(?<=[A-Za-z\d])\.(?=[A-Za-z])")
+AT_SIGN = re.compile(r"(?<=[A-Za-z\d])@(?=[A-Za-z\d])")
 
 
 def normalize_mandarin(text: str) -> str:
@@ -133,6 +136,8 @@ def normalize_mandarin(text: str) -> str:
     text = FRACTION.sub(lambda match: read_number(match.group(2)) + "分之" + read_number(match.group(1)), text)
     text = LATIN_CODE.sub(lambda match: DIGIT_RUN.sub(lambda run: read_digits(run.group(0)), match.group(0)), text)
     text = PLAIN_NUMBER.sub(_plain_number, text)
+    text = WEB_DOT.sub("点", text)
+    text = AT_SIGN.sub("艾特", text)
     return text
 
 

@@ -243,6 +243,7 @@ def test_cardinal(value, spoken):
     ("ＡＢＣ１２３", "ABC一二三"),
     ("MP3", "MP三"),
     ("5G", "五G"),
+    ("service@example.com", "service艾特example点com"),
     ("你好，世界！", "你好，世界！"),
 ])
 def test_normalize_mandarin(raw, expected):
@@ -295,6 +296,14 @@ def test_first_clause_is_cut_short(frontend):
     clauses = list(frontend.clauses(text, first_clause_words=6))
     assert syllable_count(clauses[0].phonemes) <= 8
     assert "".join(clause.text for clause in clauses) == text
+
+
+@pytest.mark.parametrize("text, first", [
+    ("北京时间2024年3月15日下午", "北京时间"),  # not inside the year 二零二四
+    ("iPhone手机的价格又上涨了", "iPhone"),  # not inside a spelled word
+])
+def test_first_clause_is_not_cut_inside_a_number_or_a_word(frontend, text, first):
+    assert next(frontend.clauses(text, first_clause_words=6)).text == first
 
 
 def test_short_first_clause_is_left_alone(frontend):
