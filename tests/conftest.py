@@ -16,6 +16,7 @@ from models import paths
 from models.install import install_voice
 
 DEFAULT_VOICE = "en_US-joe-medium"
+MANDARIN_VOICE = "zh_CN-baker"
 READY_TIMEOUT = 180.0
 
 
@@ -29,6 +30,12 @@ def joe_voice(data_dir):
     """The installed en_US-joe-medium voice (installs it if missing: fetch, verify, split), signed with the
     user's local key (created and trusted on first use)."""
     return install_voice(DEFAULT_VOICE, data_dir, paths.cache_dir(), log=lambda text: None)
+
+
+@pytest.fixture(scope="session")
+def zh_voice(data_dir):
+    """The installed zh_CN-baker voice (installs it if missing: fetch, convert in the converter venv, check)."""
+    return install_voice(MANDARIN_VOICE, data_dir, paths.cache_dir(), log=lambda text: None)
 
 
 def make_signing_key(directory: Path) -> tuple[Path, dict[str, str]]:
