@@ -59,6 +59,7 @@ CLAUSE_MARKS = frozenset("，、,;；:：—")
 # A long clause is preferably cut after one of these (particles, conjunctions, prepositions).
 BREAK_AFTER = frozenset("的了着过地得和与及或但而并在把被就都也还又从向对给是")
 MAX_WORD_CHARS = 8
+MARK = re.compile("[" + re.escape("".join(sorted(SENTENCE_MARKS | CLAUSE_MARKS))) + "]")
 
 HAN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 LATIN = re.compile("[A-Za-z]")
@@ -235,7 +236,7 @@ class MandarinFrontend:
 
         Punctuation inside the clause (grouped short clauses) becomes the pause label #3."""
         segments = []
-        for segment in re.split("[" + re.escape("".join(SENTENCE_MARKS | CLAUSE_MARKS)) + "]", clause_text):
+        for segment in MARK.split(clause_text):
             phones = []
             for syllable in self.syllables(segment):
                 if phones:
@@ -316,14 +317,16 @@ class MandarinFrontend:
             return [clause]
         pieces = math.ceil(total / limit)
         target = math.ceil(total / pieces)
-        return _cut(clause, target, prefer_within=4)
+        return _cut(clause, target, prefer_within=4, max_span=limit)
 
     def _first_clause_short(self, clauses: list[str], max_chars: int) -> list[str]:
         """Cut the first clause early so the first synthesis run is quick."""
         if not clauses or self._weight(clauses[0]) <= max_chars + FIRST_CLAUSE_SLACK:
             return list(clauses)
-        head, *rest = _cut(clauses[0], max_chars, prefer_within=max(1, max_chars // 2))
-        return [head, "".join(rest)] + list(clauses[1:])
+        first = clauses[0]
+        head = _cut(first, max_chars, prefer_within=max(1, max_chars // 2), max_span=self.max_clause_chars)[0]
+        tail = first[first.index(head) + len(head):].strip()
+        return [head, tail] + list(clauses[1:])
 
     def _group(self, clauses: list[str]) -> list[list[str]]:
         """Group a sentence's clauses into units of at most max_clause_chars syllables.
@@ -426,12 +429,13 @@ def _word_readings(word: str) -> list[str]:
     return readings
 
 
-def _cut(text: str, size: int, prefer_within: int) -> list[str]:
-    """Cut text at word boundaries into pieces of at most `size` syllables (a single longer word stays
-    whole), each ending after a BREAK_AFTER character when one lies within prefer_within syllables
-    of the limit."""
+def _cut(text: str, size: int, prefer_within: int, max_span: int) -> list[str]:
+    """Cut text at word boundaries into pieces of at most `size` syllables, each ending after a
+    BREAK_AFTER character when one lies within prefer_within syllables of the limit.
+
+    A number or spelled word of up to max_span syllables is kept whole even if longer than size."""
     pieces = []
-    spans = _word_spans(text)
+    spans = _word_spans(text, max_span)
     start_char = 0
     count = 0
     best: tuple[int, int] | None = None  # (end char of a preferred boundary, syllables up to it)
@@ -453,10 +457,11 @@ def _cut(text: str, size: int, prefer_within: int) -> list[str]:
     return [piece.strip() for piece in pieces if piece.strip()]
 
 
-def _word_spans(text: str) -> list[tuple[int, int, str]]:
+def _word_spans(text: str, max_weight: int) -> list[tuple[int, int, str]]:
     """(end offset in text, syllable count, last character) for each place text may be cut after.
 
-    A spelled Latin word and a written-out number are never cut inside ("iPhone", "二零二四")."""
+    A spelled Latin word and a written-out number are not cut inside ("iPhone", "二零二四") unless
+    they are longer than max_weight syllables."""
     spans: list[tuple[int, int, str]] = []
     position = 0
     previous = ""
@@ -468,7 +473,7 @@ def _word_spans(text: str) -> list[tuple[int, int, str]]:
         else:
             start = text.index(word, position)
         position = start + len(word)
-        joined = spans and start == spans[-1][0] and (
+        joined = spans and start == spans[-1][0] and spans[-1][1] + _word_weight(word) <= max_weight and (
             (LATIN.match(word) and LATIN.match(previous)) or (word[0] in NUMBER_CHARS and previous[-1] in NUMBER_CHARS))
         if joined:
             end, weight, _ = spans[-1]

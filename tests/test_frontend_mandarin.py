@@ -291,6 +291,12 @@ def test_long_clause_is_cut_and_nothing_is_lost(frontend):
     assert "".join(clause.text for clause in clauses) == text
 
 
+@pytest.mark.parametrize("text", ["W" * 100, "1" * 120, "他说" + "ABC" * 30 + "。"])
+def test_long_letter_and_digit_runs_are_cut_too(frontend, text):
+    clauses = list(frontend.clauses(text, first_clause_words=6))
+    assert all(syllable_count(clause.phonemes) <= 40 for clause in clauses)
+
+
 def test_first_clause_is_cut_short(frontend):
     text = "我们今天在学校的图书馆里看了很多关于中国历史和文化的书"
     clauses = list(frontend.clauses(text, first_clause_words=6))
