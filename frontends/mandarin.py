@@ -86,6 +86,7 @@ READINGS = {
     "大夫": "dai4 fu5",
     "流血": "liu2 xue4",
     "结实": "jie1 shi5",
+    "为人民服务": "wei4 ren2 min2 fu2 wu4",  # not 为人 wei2 ren2 "conduct oneself"
 }
 # Common words whose last syllable is neutral (轻声) in standard Mandarin; pypinyin gives it a full tone.
 NEUTRAL_LAST = frozenset({

@@ -33,6 +33,9 @@ MEASURE_WORDS = (
     "英镑", "日元", "趟", "顿", "幅",
 )
 
+# ...but not these, which start like one: 二年级 (second grade), 二分之一.
+NOT_MEASURE_WORDS = ("年级", "分之")
+
 # Unit abbreviations after a number -> how they are read. Data sizes keep their letters: Chinese
 # speakers say "一百GB" with the letter names, which the front-end spells.
 UNITS = {
@@ -225,7 +228,7 @@ def read_number(number: str, liang: bool = False) -> str:
 def _before_measure(text: str, position: int) -> bool:
     """True when a measure word follows (after optional spaces): 2 is then read 两."""
     rest = text[position:position + 8].lstrip(" ")
-    return rest.startswith(MEASURE_WORDS)
+    return rest.startswith(MEASURE_WORDS) and not rest.startswith(NOT_MEASURE_WORDS)
 
 
 def _after_ordinal(text: str, position: int) -> bool:

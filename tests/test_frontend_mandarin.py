@@ -128,6 +128,17 @@ def test_override_readings_have_one_syllable_per_character():
     ("爸爸", "ba4 ba5"),
     ("什么", "shen2 me5"),
     ("暖和", "nuan3 huo5"),
+    ("为人民服务", "wei4 ren2 min2 fu2 wu4"),
+    ("因为", "yin1 wei4"),
+    ("成为", "cheng2 wei2"),
+    ("他睡着了", "ta1 shui4 zhao2 le5"),
+    ("听着音乐", "ting1 zhe5 yin1 yue4"),
+    ("首都", "shou3 du1"),
+    ("都是", "dou1 shi4"),
+    ("校长", "xiao4 zhang3"),
+    ("一会儿见", "yi2 hui4r jian4"),
+    ("这件事儿", "zhe4 jian4 shi4r"),
+    ("吃不了", "chi1 bu4 liao3"),
 ])
 def test_readings(frontend, text, pinyin):
     assert frontend.phonemize(text) == baker(pinyin)
@@ -207,6 +218,8 @@ def test_cardinal(value, spoken):
     ("20个", "二十个"),
     ("第2名", "第二名"),
     ("2月", "二月"),
+    ("2年", "两年"),
+    ("2年级", "二年级"),
     ("1,234人", "一千二百三十四人"),
     ("3.14", "三点一四"),
     ("50%", "百分之五十"),
