@@ -438,6 +438,7 @@ def _cut(text: str, size: int, prefer_within: int, max_span: int) -> list[str]:
     pieces = []
     spans = _word_spans(text, max_span)
     start_char = 0
+    previous_end = 0
     count = 0
     best: tuple[int, int] | None = None  # (end char of a preferred boundary, syllables up to it)
     for end_char, weight, last_char in spans:
@@ -477,8 +478,7 @@ def _word_spans(text: str, max_weight: int) -> list[tuple[int, int, str]]:
         joined = spans and start == spans[-1][0] and spans[-1][1] + _word_weight(word) <= max_weight and (
             (LATIN.match(word) and LATIN.match(previous)) or (word[0] in NUMBER_CHARS and previous[-1] in NUMBER_CHARS))
         if joined:
-            end, weight, _ = spans[-1]
-            spans[-1] = (position, weight + _word_weight(word), word[-1])
+            spans[-1] = (position, spans[-1][1] + _word_weight(word), word[-1])
         else:
             spans.append((position, _word_weight(word), word[-1]))
         previous = word
