@@ -17,6 +17,7 @@ from engine.workerlib import ControlChannel, announce_ready, load_voices, start_
 from frontends import NothingToSpeak
 from frontends.english import EnglishFrontend
 from frontends.g2p_data import load_g2p
+from frontends.mandarin import MandarinFrontend
 from ipc import messages
 from models.manifest import Manifest
 
@@ -27,7 +28,12 @@ def make_frontend_loader(config):
     """One front-end per voice (each voice has its own phoneme table); G2P loaded once per language."""
     english_g2p = []
 
-    def load(_path: Path, manifest: Manifest) -> EnglishFrontend:
+    def load(_path: Path, manifest: Manifest) -> EnglishFrontend | MandarinFrontend:
+        if manifest.language.startswith("zh"):
+            symbol_to_id = {symbol: ids[0] for symbol, ids in manifest.phoneme_id_map.items()}
+            frontend = MandarinFrontend(symbol_to_id, manifest.pinyin_dict)
+            list(frontend.clauses("预热一下。"))   # loads pypinyin's phrase dictionaries now, not on the first request
+            return frontend
         if not manifest.language.startswith("en"):
             raise ValueError(f"no front-end for language {manifest.language}")
         if not english_g2p:

@@ -19,7 +19,7 @@ import zmq
 
 from engine.voice_models import (ChunkedDecoder, GriffinLimDecoder, MelGanDecoder, PiperDecoder, chunked_decoder_for,
                                  to_pcm16, trim_leading_silence)
-from engine.workerlib import (ControlChannel, announce_ready, drain, load_voices, make_bell_pull, make_bell_push,
+from engine.workerlib import (ControlChannel, announce_ready, drain, load_voices, log, make_bell_pull, make_bell_push,
                               ring, start_worker)
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, KIND_PCM, Ring, split_frames_aux

@@ -2,29 +2,28 @@
 
 Why script and not a statistical detector: the choice is between voices, and a voice can only speak
 its own script. Han characters mean Mandarin (a Chinese sentence with a few Latin words, "我用Linux",
-is still Chinese); otherwise English, the default voice's language.
+is still Chinese; "I met 王伟 today" is English); otherwise English, the default voice's language.
+Kept apart from frontends/mandarin.py so the supervisor can decide without loading pypinyin.
 """
 
 from __future__ import annotations
 
-HAN_RANGES = (
-    (0x3400, 0x4DBF),     # CJK extension A
-    (0x4E00, 0x9FFF),     # CJK unified ideographs
-    (0xF900, 0xFAFF),     # CJK compatibility ideographs
-    (0x20000, 0x2FA1F),   # extensions B-F and compatibility supplement
-)
-MIN_HAN_SHARE = 0.3       # of the letters: "Hello 世界" is Chinese enough to need the Mandarin voice
+import re
+import unicodedata
+
+HAN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+LATIN_WORD = re.compile("[A-Za-z]+")
+MIN_HAN_SHARE = 0.3       # each Han character counts like a word
 
 
-def is_han(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in HAN_RANGES)
+def is_mandarin_text(text: str) -> bool:
+    han = len(HAN.findall(text))
+    if han == 0:
+        return False
+    latin_words = len(LATIN_WORD.findall(unicodedata.normalize("NFKC", text)))
+    return han / (han + latin_words) >= MIN_HAN_SHARE
 
 
 def detect_language(text: str) -> str:
-    """"zh" when Han characters make up a fair share of the letters, else "en"."""
-    han = sum(1 for char in text if is_han(char))
-    if han == 0:
-        return "en"
-    latin_words = sum(1 for word in "".join(c if c.isascii() and c.isalpha() else " " for c in text).split())
-    return "zh" if han / (han + latin_words) >= MIN_HAN_SHARE else "en"
+    """"zh" or "en", from the script (see is_mandarin_text)."""
+    return "zh" if is_mandarin_text(text) else "en"

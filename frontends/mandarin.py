@@ -40,6 +40,7 @@ from pypinyin.constants import PHRASES_DICT
 
 from frontends import NothingToSpeak
 from frontends.english import Clause
+from frontends.language import HAN
 from frontends.mandarin_numbers import normalize_mandarin
 
 LOGGER = logging.getLogger(__name__)
@@ -61,7 +62,6 @@ BREAK_AFTER = frozenset("的了着过地得和与及或但而并在把被就都�
 MAX_WORD_CHARS = 8
 MARK = re.compile("[" + re.escape("".join(sorted(SENTENCE_MARKS | CLAUSE_MARKS))) + "]")
 
-HAN = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 LATIN = re.compile("[A-Za-z]")
 PINYIN_SYLLABLE = re.compile(r"^([a-zü]+)([1-5])$")
 # pypinyin readings the Baker table lacks -> the nearest syllable it has (嗯 n2 -> en2).
@@ -161,21 +161,6 @@ class _Syllable:
     word: int  # index of the word it belongs to (third-tone sandhi works by words)
     fixed: bool = False  # a letter name: no sandhi
     erhua: bool = False  # followed by a 儿 read as its r-suffix
-
-
-def is_mandarin_text(text: str) -> bool:
-    """True when Han characters make up a meaningful share of the text: "我用Linux" is Chinese,
-    "I met 王伟 today" is English. Used by --lang auto; each Han character counts like a word."""
-    han = len(HAN.findall(text))
-    if han == 0:
-        return False
-    latin_words = len(re.findall("[A-Za-z]+", unicodedata.normalize("NFKC", text)))
-    return han / (han + latin_words) >= 0.3
-
-
-def detect_language(text: str) -> str:
-    """"zh" or "en", from the script (see is_mandarin_text)."""
-    return "zh" if is_mandarin_text(text) else "en"
 
 
 class MandarinFrontend:

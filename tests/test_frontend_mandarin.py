@@ -18,9 +18,8 @@ from frontends.mandarin import (
     LETTER_NAMES,
     READINGS,
     MandarinFrontend,
-    detect_language,
-    is_mandarin_text,
 )
+from frontends.language import detect_language, is_mandarin_text
 from frontends.mandarin_numbers import cardinal, normalize_mandarin
 
 MAPPER = json.loads((Path(__file__).parent / "data" / "baker_mapper.json").read_text(encoding="utf-8"))
