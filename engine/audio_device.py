@@ -71,8 +71,9 @@ class DevicePlayer:
     queues: "OrderedDict[int, deque]" = field(default_factory=OrderedDict)
     current: np.ndarray | None = None
     current_job: int | None = None
+    current_clause: int = -1
     played: dict[int, int] = field(default_factory=dict)
-    started: deque = field(default_factory=deque)     # (job, monotonic time of first sample)
+    started: deque = field(default_factory=deque)     # (job, clause, monotonic time of its first sample)
     finished: deque = field(default_factory=deque)    # PlayedJob, in play order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,10 +105,10 @@ class DevicePlayer:
                                 "running and reachable (XDG_RUNTIME_DIR / PULSE_SERVER)? "
                                 "Use --out or --raw instead of --play") from None
 
-    def queue(self, job: int, pcm: bytes, sample_rate: int) -> None:
+    def queue(self, job: int, pcm: bytes, sample_rate: int, clause: int = 0) -> None:
         samples = resample(np.frombuffer(pcm, dtype="<i2"), sample_rate, self.stream_rate)
         with self.lock:
-            self.queues.setdefault(job, deque()).append(samples)
+            self.queues.setdefault(job, deque()).append((clause, samples))
 
     def end(self, job: int) -> None:
         with self.lock:
@@ -156,10 +157,12 @@ class DevicePlayer:
                 self.finished.append(PlayedJob(job=job, samples=self.played.pop(job, 0)))
                 self.current_job = None
                 continue
-            if self.current_job != job:
+            clause, samples = piece
+            if self.current_job != job or self.current_clause != clause:
                 self.current_job = job
-                self.started.append((job, time.monotonic()))
-            self.current = piece
+                self.current_clause = clause
+                self.started.append((job, clause, time.monotonic()))
+            self.current = samples
             return True
         return False
 

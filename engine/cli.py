@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", help="cancel everything queued or speaking")
     add_endpoint(stop)
+    pause = commands.add_parser("pause", help="pause everything speaking (position kept)")
+    add_endpoint(pause)
+    resume = commands.add_parser("resume", help="resume paused speech from the next clause")
+    add_endpoint(resume)
 
     voices = commands.add_parser("voices", help="list or install voices")
     voice_commands = voices.add_subparsers(dest="voices_command", required=True, metavar="ACTION")
@@ -245,6 +249,20 @@ def cmd_stop(args) -> int:
     except DaemonUnavailable as error:
         return fail(str(error), EXIT_NO_DAEMON)
     print(json.dumps({"cancelled": cancelled}))
+    return EXIT_OK
+
+
+def cmd_pause_or_resume(args) -> int:
+    from ipc.client import DaemonUnavailable
+
+    try:
+        with client_for(args) as client:
+            if args.command == "pause":
+                print(json.dumps({"paused": client.pause(everyone=True)}))
+            else:
+                print(json.dumps({"resumed": client.resume(everyone=True)}))
+    except DaemonUnavailable as error:
+        return fail(str(error), EXIT_NO_DAEMON)
     return EXIT_OK
 
 
@@ -417,6 +435,7 @@ def cmd_speechd(args) -> int:
 
 
 COMMANDS = {"speechd": cmd_speechd, "serve": cmd_serve, "say": cmd_say, "status": cmd_status, "stop": cmd_stop,
+            "pause": cmd_pause_or_resume, "resume": cmd_pause_or_resume,
             "voices": cmd_voices, "bench": cmd_bench, "devices": cmd_devices, "keys": cmd_keys}
 
 

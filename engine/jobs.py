@@ -15,6 +15,7 @@ request's first clause never waits behind a long text; then the oldest started r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,14 @@ class Job:
     priority: str = "message"
     output: str = "stream"
     vocoder: str = "neural"
+    skip_clauses: int = 0        # a continuation (resume, retry) starts at this clause of the text
+    attempts: int = 1            # a job whose worker died is continued once, then fails
+    heard_clause: int = -1       # last clause (of the whole text) whose audio reached the client or device
+    playing_reported: bool = False
+
+    def resume_point(self) -> int:
+        """The next clause boundary after what was heard: where a continuation starts."""
+        return max(self.skip_clauses, self.heard_clause + 1)
 
     @property
     def started(self) -> bool:
@@ -60,6 +69,7 @@ class JobTable:
 
     def __init__(self):
         self._jobs: dict[int, Job] = {}
+        self._paused: dict[int, Job] = {}     # out of the pipeline, waiting for resume (or stop)
         self._ids = itertools.count(1)
 
     def __len__(self) -> int:
@@ -76,11 +86,33 @@ class JobTable:
         self._jobs[job.id] = job
         return job
 
+    def continuation(self, old: Job, from_clause: int, attempts: int) -> Job:
+        """A new job (new id: workers drop the old one's leftovers) for the rest of old's text."""
+        job = dataclasses.replace(old, id=next(self._ids), created=time.monotonic(), sent_to_frontend=False,
+                                  clauses=[], phonemized=False, dispatched=0, end_sent=False, frames=0,
+                                  skip_clauses=from_clause, attempts=attempts, heard_clause=from_clause - 1)
+        self._jobs.pop(old.id, None)
+        self._jobs[job.id] = job
+        return job
+
+    def pause(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        self._paused[job.id] = job
+
+    def paused(self) -> list[Job]:
+        return list(self._paused.values())
+
+    def resume(self, job: Job) -> Job:
+        """Continue a paused job from the clause after the one that was cut off."""
+        self._paused.pop(job.id, None)
+        return self.continuation(job, job.resume_point(), job.attempts)
+
     def get(self, job_id: int) -> Job | None:
         return self._jobs.get(job_id)
 
     def remove(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
+        self._paused.pop(job_id, None)
 
     def all(self) -> list[Job]:
         return list(self._jobs.values())

@@ -36,6 +36,7 @@ BACKOFF_MAX = 32.0
 STABLE_AFTER = 60.0             # a worker up this long gets its backoff reset
 SHUTDOWN_GRACE = 3.0
 MAX_ACOUSTIC_IN_FLIGHT = 2      # clauses queued at the acoustic stage: keeps it busy, keeps cancel quick
+MAX_ATTEMPTS = 2                # a request whose worker died is continued once, then answered with an error
 CLIENT_SNDHWM = 100_000         # PCM chunks buffered for a slow client before ZeroMQ drops
 # Control characters in speak text: tab, newline and carriage return stay; other whitespace controls
 # (VT, FF, FS..US, NEL) become spaces; every other C0/C1 control and DEL (NUL, BEL, ESC...) is dropped.
@@ -351,15 +352,23 @@ class Supervisor:
         worker.backoff = min(BACKOFF_MAX, worker.backoff * 2)
 
     def _worker_lost(self, name: str) -> None:
-        """Jobs that were in the pipeline get an error now instead of hanging."""
-        failed = self.jobs.active_ids()
+        """Jobs that were in the pipeline are continued once, from the clause after the one heard last
+        (new job ids, so the restarted pipeline drops any leftovers); a second loss is an error, never
+        a hang."""
+        lost = self.jobs.active_ids()
         for job in list(self.jobs.all()):
-            self._finish_with_error(job, messages.E_WORKER_FAILED,
-                                    f"the {name} worker died while handling this request; try again")
-        if name == "acoustic" or failed:
-            self.acoustic_in_flight.clear()
-        if failed:
-            self._broadcast(messages.Cancel(jobs=failed))
+            if job.attempts >= MAX_ATTEMPTS:
+                self._finish_with_error(job, messages.E_WORKER_FAILED,
+                                        f"the {name} worker died twice while handling this request; try again")
+                continue
+            retry = self.jobs.continuation(job, job.resume_point(), job.attempts + 1)
+            print(f"ttsd: {name} worker lost; retrying request {job.request_id[:40]!r} from clause "
+                  f"{retry.skip_clauses}", file=sys.stderr, flush=True)
+            if retry.output != "stream":
+                self._send_worker("sink", messages.SinkJob(job=retry.id, output=retry.output))
+        self.acoustic_in_flight.clear()
+        if lost:
+            self._broadcast(messages.Cancel(jobs=lost))
 
     def _send_worker(self, name: str, msg, payload: bytes | None = None) -> bool:
         frames = [name.encode(), messages.encode(msg)] + ([payload] if payload is not None else [])
@@ -415,7 +424,8 @@ class Supervisor:
         if job is None:
             return
         if isinstance(msg, messages.ClauseReady):
-            job.clauses.append(msg.ids)
+            if msg.index >= job.skip_clauses:      # a continuation skips what was already heard
+                job.clauses.append(msg.ids)
         elif isinstance(msg, messages.PhonemizeDone):
             job.phonemized = True
         elif isinstance(msg, messages.ClauseSynthesized):
@@ -423,8 +433,12 @@ class Supervisor:
                 self.acoustic_in_flight.remove((msg.job, msg.clause))
             job.frames += msg.frames
         elif isinstance(msg, messages.Playing):
-            self._reply(job, messages.reply_ok(job.request_id, event="playing"))
+            job.heard_clause = max(job.heard_clause, job.skip_clauses + msg.clause)
+            if not job.playing_reported:
+                job.playing_reported = True
+                self._reply(job, messages.reply_ok(job.request_id, event="playing"))
         elif isinstance(msg, messages.Audio):
+            job.heard_clause = max(job.heard_clause, job.skip_clauses + msg.clause)
             self._forward_audio(job, msg, payload)
         elif isinstance(msg, messages.JobFinished):
             self._reply(job, messages.reply_ok(job.request_id, event="done", samples=msg.samples,
@@ -471,7 +485,7 @@ class Supervisor:
 
     def _forward_audio(self, job: Job, msg: messages.Audio, payload: bytes | None) -> None:
         header = messages.reply_ok(job.request_id, event="audio", seq=msg.seq, sample_rate=msg.sample_rate,
-                                   samples=msg.samples)
+                                   samples=msg.samples, clause=job.skip_clauses + msg.clause)
         self._send_client(job.envelope, [header, payload or b""])
 
     def _reply(self, job: Job, body: bytes) -> None:
@@ -521,6 +535,8 @@ class Supervisor:
         handler = {
             messages.Speak: self._on_speak,
             messages.Stop: self._on_stop,
+            messages.Pause: self._on_pause,
+            messages.Resume: self._on_resume,
             messages.Status: self._on_status,
             messages.Voices: self._on_voices,
         }[type(request)]
@@ -608,9 +624,36 @@ class Supervisor:
                 return names.index(self.config.default_voice)
         return (exact or matching)[0]
 
+    def _addressed(self, envelope: list[bytes], request, jobs: list[Job]) -> list[Job]:
+        """The jobs a stop/pause/resume means: one request of this client, all of its requests, or all."""
+        return [job for job in jobs if request.all or (job.envelope[0] == envelope[0]
+                and (not request.id or job.request_id == request.id))]
+
+    def _on_pause(self, envelope: list[bytes], request: messages.Pause) -> None:
+        targets = self._addressed(envelope, request, self.jobs.all())
+        for job in targets:
+            self.jobs.pause(job)
+            self.acoustic_in_flight = [entry for entry in self.acoustic_in_flight if entry[0] != job.id]
+            self._broadcast(messages.Cancel(jobs=[job.id]))    # the sink aborts the device if it plays
+        self._send_client(envelope, [messages.reply_ok(request.id, paused=[job.request_id for job in targets])])
+        for job in targets:
+            self._reply(job, messages.reply_ok(job.request_id, event="paused", resume_clause=job.resume_point()))
+
+    def _on_resume(self, envelope: list[bytes], request: messages.Resume) -> None:
+        targets = self._addressed(envelope, request, self.jobs.paused())
+        resumed = []
+        for job in targets:
+            continued = self.jobs.resume(job)
+            if continued.output != "stream":
+                self._send_worker("sink", messages.SinkJob(job=continued.id, output=continued.output))
+            resumed.append(continued)
+        self._send_client(envelope, [messages.reply_ok(request.id, resumed=[job.request_id for job in resumed])])
+        for job in resumed:
+            self._reply(job, messages.reply_ok(job.request_id, event="resumed", clause=job.skip_clauses))
+        self._dispatch()
+
     def _on_stop(self, envelope: list[bytes], request: messages.Stop) -> None:
-        targets = [job for job in self.jobs.all() if request.all or (job.envelope[0] == envelope[0]
-                   and (not request.id or job.request_id == request.id))]
+        targets = self._addressed(envelope, request, self.jobs.all() + self.jobs.paused())
         for job in targets:
             self._finish_with_error(job, messages.E_CANCELLED, "cancelled by a stop request")
         if request.all:

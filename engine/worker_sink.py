@@ -72,8 +72,8 @@ def main(argv: list[str]) -> int:
             elif isinstance(msg, messages.SinkJob):
                 outputs[msg.job] = msg.output
         while player.started:
-            job, _when = player.started.popleft()
-            control.send(messages.Playing(job=job))
+            job, clause, _when = player.started.popleft()
+            control.send(messages.Playing(job=job, clause=clause))
         while player.finished:
             done = player.finished.popleft()
             rate = voice_rates.pop(done.job, player.stream_rate) or 1
@@ -92,12 +92,12 @@ def main(argv: list[str]) -> int:
                 fail(record.job, messages.E_NO_DEVICE, str(error))
                 continue
             voice_rates[record.job] = record.aux
-            player.queue(record.job, record.payload, record.aux)
+            player.queue(record.job, record.payload, record.aux, record.seq)
         elif record.kind == KIND_PCM:
             samples = len(record.payload) // 2
             seq = chunks_sent.get(record.job, 0)
-            control.send(messages.Audio(job=record.job, seq=seq, sample_rate=record.aux, samples=samples),
-                         record.payload)
+            control.send(messages.Audio(job=record.job, seq=seq, sample_rate=record.aux, samples=samples,
+                                        clause=record.seq), record.payload)
             chunks_sent[record.job] = seq + 1
             samples_sent[record.job] = samples_sent.get(record.job, 0) + samples
         elif record.kind == KIND_JOB_END and output == "play":

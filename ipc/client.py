@@ -138,6 +138,14 @@ class Client:
         """Cancel this client's requests (or one by id); everyone=True cancels all clients' requests."""
         return self.call({"type": "stop", "id": request_id, "all": everyone})["cancelled"]
 
+    def pause(self, request_id: str = "", everyone: bool = False) -> list[str]:
+        """Pause this client's requests (or one by id, or with everyone=True all clients'): output stops
+        at once; resume() continues from the clause after the one that was cut off."""
+        return self.call({"type": "pause", "id": request_id, "all": everyone})["paused"]
+
+    def resume(self, request_id: str = "", everyone: bool = False) -> list[str]:
+        return self.call({"type": "resume", "id": request_id, "all": everyone})["resumed"]
+
     def wait_ready(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout
         while True:

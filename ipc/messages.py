@@ -78,6 +78,20 @@ class Stop:
     all: bool = False
 
 
+@message("pause")
+class Pause:
+    """Pause requests (same addressing as stop): output stops at once, the position is kept."""
+    id: str = ""
+    all: bool = False
+
+
+@message("resume")
+class Resume:
+    """Resume paused requests: speech continues from the clause after the one that was cut off."""
+    id: str = ""
+    all: bool = False
+
+
 @message("status")
 class Status:
     """Daemon, workers, voices and queue as JSON."""
@@ -90,7 +104,7 @@ class Voices:
     id: str = ""
 
 
-CLIENT_MESSAGES = ("speak", "stop", "status", "voices")
+CLIENT_MESSAGES = ("speak", "stop", "pause", "resume", "status", "voices")
 
 # ---- supervisor <-> workers ------------------------------------------------------------------
 
@@ -162,8 +176,9 @@ class SinkJob:
 
 @message("playing")
 class Playing:
-    """The job's first sample reached the audio device."""
+    """A clause of the job started playing on the audio device (clause 0 first: its first sample)."""
     job: int
+    clause: int = 0
 
 
 @message("silenced")
@@ -194,6 +209,7 @@ class Audio:
     seq: int
     sample_rate: int
     samples: int
+    clause: int = 0
 
 
 @message("job_finished")

@@ -86,3 +86,32 @@ def test_no_device_is_a_clear_error_and_streaming_still_works(tmp_path, data_dir
             assert client.synthesize("But streaming works.").audio_seconds > 0.5
     finally:
         daemon.stop()
+
+
+def test_pause_silences_the_device_and_resume_plays_the_rest(pulse, playing_daemon):
+    text = " ".join(f"Sentence number {n} of a long announcement that keeps on going." for n in range(1, 7))
+    outcome = {}
+
+    def speak():
+        with Client(playing_daemon.endpoint, timeout=60) as client:
+            outcome["events"] = [event for event, _ in client.speak_events(text, output="play")]
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    time.sleep(2.0)
+    with Client(playing_daemon.endpoint) as controller:
+        assert len(controller.pause(everyone=True)) == 1
+        time.sleep(0.3)                                   # let the abort reach the server
+        capture = pulse.capture(RATE)
+        time.sleep(1.5)
+        paused_audio = capture.stop()
+        assert voiced_seconds(paused_audio, RATE) < 0.1   # silent while paused
+        capture = pulse.capture(RATE)
+        assert len(controller.resume(everyone=True)) == 1
+    speaker.join(60)
+    resumed_audio = capture.stop()
+    kinds = [event.get("event") for event in outcome["events"]]
+    assert kinds.index("paused") < kinds.index("resumed") < kinds.index("done")
+    resume_clause = next(e for e in outcome["events"] if e.get("event") == "paused")["resume_clause"]
+    assert resume_clause >= 1
+    assert voiced_seconds(resumed_audio, RATE) > 1.0      # the rest was played after resume
