@@ -46,13 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtime-dir", type=Path, help="sockets and lock (default: $XDG_RUNTIME_DIR/ttsd, "
                        "/run/ttsd with --system)")
     serve.add_argument("--voice", help="default voice")
-    serve.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads of the acoustic stage")
+    serve.add_argument("--config", type=Path, help="TOML settings file (default: $XDG_CONFIG_HOME/ttsd/ttsd.toml, "
+                       "/etc/ttsd/ttsd.toml with --system, if it exists); command-line options win")
+    serve.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads of the acoustic stage")
     serve.add_argument("--vocoder-threads", type=int, default=None,
                        help="onnxruntime intra-op threads of the vocoder (default: 2 where there are 2 cores)")
-    serve.add_argument("--device", default="", help="audio output device for --play: index or part of its "
+    serve.add_argument("--device", default=None, help="audio output device for --play: index or part of its "
                        "name (see `ttsd devices`; default: the system default)")
 
-    serve.add_argument("--integrity-interval", type=float, default=300.0, metavar="SECONDS",
+    serve.add_argument("--integrity-interval", type=float, default=None, metavar="SECONDS",
                        help="re-hash every loaded voice's files this often; a voice that fails is "
                        "quarantined (default 300; 0 turns it off)")
     serve.add_argument("--allow-unsigned", action="store_true", help="also load voices whose manifest is "
@@ -160,21 +162,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_serve(args) -> int:
-    from engine.config import DaemonConfig
+    from engine.config import ConfigError, DaemonConfig, read_config_file
     from engine.supervisor import serve
 
     runtime = args.runtime_dir or paths.runtime_dir(system=args.system)
+    config_file = args.config or paths.config_file(system=args.system)
+    try:
+        settings = read_config_file(config_file) if args.config or config_file.is_file() else {}
+    except ConfigError as error:
+        return fail(str(error))
+    given = {"default_voice": args.voice, "onnx_threads": args.threads, "vocoder_threads": args.vocoder_threads,
+             "device": args.device, "integrity_interval": args.integrity_interval}
+    settings.update({key: value for key, value in given.items() if value is not None})
     config = DaemonConfig(
         runtime_dir=runtime,
         data_dir=resolve_data_dir(args),
         endpoint=args.endpoint or (os.environ.get("TTSD_ENDPOINT") or f"ipc://{runtime / 'ttsd.sock'}"),
         system=args.system,
-        default_voice=args.voice,
-        onnx_threads=args.threads,
-        **({"vocoder_threads": args.vocoder_threads} if args.vocoder_threads else {}),
-        device=args.device,
-        integrity_interval=args.integrity_interval,
         allow_unsigned=args.allow_unsigned,
+        **settings,
     )
     return serve(config)
 

@@ -41,6 +41,9 @@ class DaemonConfig:
     heartbeat_interval: float = 1.0
     worker_timeout: float = 15.0        # no heartbeat for this long: the worker is hung
     startup_timeout: float = 120.0      # model loading and warm-up
+    backoff_start: float = 1.0          # first restart delay of a dead worker; doubles each time ...
+    backoff_max: float = 32.0           # ... up to this
+    stable_after: float = 60.0          # a worker up this long gets its backoff reset
 
     @property
     def instance(self) -> str:
@@ -57,6 +60,42 @@ class DaemonConfig:
 
     def bell_endpoint(self, worker: str) -> str:
         return f"ipc://{self.runtime_dir / (worker + '.bell')}"
+
+
+# What the config file may set (TOML, `ttsd serve --config`); everything else comes from the command line.
+FILE_SETTINGS = ("default_voice", "default_rate", "default_volume", "output_gain", "max_text_chars",
+                 "max_message_bytes", "max_queued_jobs", "onnx_threads", "vocoder_threads", "device",
+                 "integrity_interval", "heartbeat_interval", "worker_timeout", "startup_timeout",
+                 "backoff_start", "backoff_max", "stable_after")
+
+
+class ConfigError(ValueError):
+    """The config file is unreadable or holds an unknown key or a value of the wrong type."""
+
+
+def read_config_file(path: Path) -> dict:
+    """Settings from a TOML file (keys as in FILE_SETTINGS), checked against DaemonConfig's types."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    defaults = DaemonConfig(runtime_dir=Path("."), data_dir=Path("."), endpoint="")
+    settings = {}
+    for key, value in raw.items():
+        if key not in FILE_SETTINGS:
+            raise ConfigError(f"config file {path}: unknown setting {key!r}; known: {', '.join(FILE_SETTINGS)}")
+        default = getattr(defaults, key)
+        expected = float if isinstance(default, float) else type(default) if default is not None else str
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise ConfigError(f"config file {path}: {key} must be a {expected.__name__}, not {value!r}")
+        settings[key] = value
+    return settings
 
 
 @dataclass

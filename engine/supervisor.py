@@ -31,9 +31,6 @@ from models.install import english_g2p_data_dir, installed_voices
 from models.manifest import Manifest
 from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify_manifest
 
-BACKOFF_START = 1.0
-BACKOFF_MAX = 32.0
-STABLE_AFTER = 60.0             # a worker up this long gets its backoff reset
 SHUTDOWN_GRACE = 3.0
 MAX_ACOUSTIC_IN_FLIGHT = 2      # clauses queued at the acoustic stage: keeps it busy, keeps cancel quick
 MAX_ATTEMPTS = 2                # a request whose worker died is continued once, then answered with an error
@@ -58,7 +55,7 @@ class WorkerProcess:
     restarts: int = 0
     started_at: float = 0.0
     last_seen: float = 0.0
-    backoff: float = BACKOFF_START
+    backoff: float = 1.0
     next_start: float = 0.0
     voices: list[str] = field(default_factory=list)
     failed_voices: dict[str, str] = field(default_factory=dict)
@@ -143,7 +140,7 @@ class Supervisor:
             )
             path = runtime / f"{name}.json"
             worker_config.save(path)
-            self.workers[name] = WorkerProcess(name=name, config_path=path)
+            self.workers[name] = WorkerProcess(name=name, config_path=path, backoff=self.config.backoff_start)
         for worker in self.workers.values():
             self._spawn(worker)
         self.integrity = IntegrityChecker({v.name: Path(v.path) for v in self.voices}, self.manifests,
@@ -340,8 +337,8 @@ class Supervisor:
             worker.process.wait()
             alive = False
         if alive:
-            if worker.state == "ready" and now - worker.started_at > STABLE_AFTER:
-                worker.backoff = BACKOFF_START
+            if worker.state == "ready" and now - worker.started_at > self.config.stable_after:
+                worker.backoff = self.config.backoff_start
             return
         code = worker.process.returncode if worker.process else None
         print(f"ttsd: {worker.name} worker exited (code {code}); restarting in {worker.backoff:.0f} s",
@@ -349,7 +346,7 @@ class Supervisor:
         self._worker_lost(worker.name)
         worker.state = "backoff"
         worker.next_start = now + worker.backoff
-        worker.backoff = min(BACKOFF_MAX, worker.backoff * 2)
+        worker.backoff = min(self.config.backoff_max, worker.backoff * 2)
 
     def _worker_lost(self, name: str) -> None:
         """Jobs that were in the pipeline are continued once, from the clause after the one heard last

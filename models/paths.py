@@ -28,6 +28,13 @@ def cache_dir(system: bool = False) -> Path:
     return Path(base) / "ttsd"
 
 
+def config_file(system: bool = False) -> Path:
+    if system:
+        return Path("/etc/ttsd/ttsd.toml")
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ttsd" / "ttsd.toml"
+
+
 def runtime_dir(system: bool = False) -> Path:
     if os.environ.get("TTSD_RUNTIME_DIR"):
         return Path(os.environ["TTSD_RUNTIME_DIR"])

@@ -282,3 +282,41 @@ def test_speech_starts_without_leading_silence(shared_daemon):
     samples = np.frombuffer(result.pcm, dtype="<i2")
     first_loud = np.flatnonzero(np.abs(samples) > 200)[0] / result.sample_rate
     assert first_loud < 0.02, f"first sound {1000 * first_loud:.0f} ms into the audio"
+
+
+def test_config_file_errors_are_clear(tmp_path):
+    import subprocess
+    import sys
+
+    def serve_with(config_text: str) -> subprocess.CompletedProcess:
+        config = tmp_path / "ttsd.toml"
+        config.write_text(config_text)
+        return subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--config", str(config),
+                               "--runtime-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=60)
+
+    unknown = serve_with("backof_start = 1\n")
+    assert unknown.returncode == 1 and "unknown setting 'backof_start'" in unknown.stderr
+    wrong_type = serve_with('max_text_chars = "many"\n')
+    assert wrong_type.returncode == 1 and "max_text_chars must be a int" in wrong_type.stderr
+    broken = serve_with("max_text_chars = \n")
+    assert broken.returncode == 1 and "not valid TOML" in broken.stderr
+
+
+def test_config_file_limits_apply(tmp_path, data_dir, joe_voice):
+    from ipc import messages
+    from ipc.client import Client, RequestFailed
+    from tests.conftest import start_daemon
+
+    config = tmp_path / "ttsd.toml"
+    config.write_text("max_text_chars = 40\ndefault_rate = 1.5\n")
+    daemon = start_daemon(tmp_path / "run", data_dir, extra=["--config", str(config)])
+    try:
+        with Client(daemon.endpoint) as client:
+            with pytest.raises(RequestFailed) as failure:
+                client.synthesize("This sentence is longer than forty characters in total.")
+            assert failure.value.errno == messages.E_TOO_LARGE and "limit is 40" in failure.value.reason
+            fast = client.synthesize("Short and quick.", voice="en_US-joe-medium").audio_seconds
+            normal = client.synthesize("Short and quick.", voice="en_US-joe-medium", rate=1.0).audio_seconds
+            assert fast < normal * 0.85
+    finally:
+        daemon.stop()
