@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--integrity-interval", type=float, default=None, metavar="SECONDS",
                        help="re-hash every loaded voice's files this often; a voice that fails is "
                        "quarantined (default 300; 0 turns it off)")
+    serve.add_argument("--tcp", metavar="ENDPOINT", help="also listen on TCP, e.g. tcp://0.0.0.0:5599 (off by "
+                       "default); clients must use CURVE with a key in the trust store (`ttsd keys curve-trust`)")
+    serve.add_argument("--group", help="group allowed to use the socket (runtime dir 0750, socket 0660; "
+                       "default with --system: ttsd)")
     serve.add_argument("--allow-unsigned", action="store_true", help="also load voices whose manifest is "
                        "unsigned, signed by an untrusted key or does not match its signature (loudly warned)")
 
@@ -119,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     trust = key_commands.add_parser("trust", help="trust voices signed by this public key")
     trust.add_argument("pubfile", type=Path, help="public key file (one line of base64)")
     trust.add_argument("--system", action="store_true", help="the system trust store (/etc/ttsd/trusted-keys)")
+    curve_generate = key_commands.add_parser("curve-generate", help="create a CURVE key pair for a TCP client "
+                                             "(DIR/NAME.key public, DIR/NAME.key_secret private)")
+    curve_generate.add_argument("name", help="certificate name")
+    curve_generate.add_argument("--dir", type=Path, default=Path("."), help="where to write it (default: here)")
+    curve_trust = key_commands.add_parser("curve-trust", help="let the holder of this CURVE key use the TCP endpoint")
+    curve_trust.add_argument("pubfile", type=Path, help="the client's NAME.key (public certificate)")
+    curve_trust.add_argument("--system", action="store_true", help="the system trust store")
     key_listing = key_commands.add_parser("list", help="trusted public keys")
     key_listing.add_argument("--system", action="store_true", help="only the keys a --system daemon trusts")
     key_listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -172,7 +183,8 @@ def cmd_serve(args) -> int:
     except ConfigError as error:
         return fail(str(error))
     given = {"default_voice": args.voice, "onnx_threads": args.threads, "vocoder_threads": args.vocoder_threads,
-             "device": args.device, "integrity_interval": args.integrity_interval}
+             "device": args.device, "integrity_interval": args.integrity_interval, "tcp_endpoint": args.tcp,
+             "socket_group": args.group}
     settings.update({key: value for key, value in given.items() if value is not None})
     config = DaemonConfig(
         runtime_dir=runtime,
@@ -375,6 +387,18 @@ def cmd_keys(args) -> int:
             return fail(str(error))
         print(f"created {args.path} (private, mode 0600) and {signing.public_key_path(args.path)} "
               f"(public); key id {key_id}")
+        return EXIT_OK
+    if args.keys_command in ("curve-generate", "curve-trust"):
+        from ipc import curve
+        try:
+            if args.keys_command == "curve-generate":
+                public, secret = curve.generate_client_keys(args.dir, args.name)
+                print(f"created {public} (public: give it to `ttsd keys curve-trust` on the daemon's machine) and "
+                      f"{secret} (secret: the client's {curve.ENV_CLIENT_SECRET})")
+            else:
+                print(f"trusted CURVE client key {curve.trust_client_key(args.pubfile, args.system)}")
+        except (curve.CurveError, OSError) as error:
+            return fail(str(error))
         return EXIT_OK
     if args.keys_command == "trust":
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno as errno_codes
 import fcntl
+import grp
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from engine.integrity import IntegrityChecker
 from engine.jobs import PRIORITY_RANK, Job, JobTable
 from frontends.language import detect_language
 from ipc import messages
+from ipc.curve import make_server_socket, start_authenticator
 from ipc.ring import VOCODERS, Ring, unlink_segments_with_prefix
 from models.install import english_g2p_data_dir, installed_voices
 from models.manifest import Manifest
@@ -33,6 +35,7 @@ from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify
 
 SHUTDOWN_GRACE = 3.0
 MAX_ACOUSTIC_IN_FLIGHT = 2      # clauses queued at the acoustic stage: keeps it busy, keeps cancel quick
+LOCAL, TCP = b"local", b"tcp"   # first envelope frame: which client socket a request came in on
 MAX_ATTEMPTS = 2                # a request whose worker died is continued once, then answered with an error
 CLIENT_SNDHWM = 100_000         # PCM chunks buffered for a slow client before ZeroMQ drops
 # Control characters in speak text: tab, newline and carriage return stay; other whitespace controls
@@ -80,6 +83,9 @@ class Supervisor:
         self.ready_announced = False
         self.lock_handle = None
         self.clients: zmq.Socket | None = None
+        self.client_sockets: dict[bytes, zmq.Socket] = {}
+        self.authenticator = None
+        self.socket_gid: int | None = None
         self.control: zmq.Socket | None = None
         self.started_at = time.time()
         self.last_silenced_at: float | None = None     # CLOCK_MONOTONIC of the last device abort
@@ -93,8 +99,11 @@ class Supervisor:
     def start(self) -> None:
         runtime = self.config.runtime_dir
         runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not self.config.system:
-            os.chmod(runtime, 0o700)
+        self.socket_gid = self._socket_gid()
+        # Only we (user mode), or we and the socket group (system mode), may enter the directory.
+        os.chmod(runtime, 0o750 if self.socket_gid is not None else 0o700)
+        if self.socket_gid is not None:
+            os.chown(runtime, -1, self.socket_gid)
         self._take_lock()
         for stale in unlink_segments_with_prefix(self.config.segment_prefix):
             print(f"ttsd: removed stale shared-memory segment {stale} of a previous run", file=sys.stderr)
@@ -117,6 +126,14 @@ class Supervisor:
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.clients = self._bind(zmq.ROUTER, self.config.endpoint)
         self.clients.setsockopt(zmq.SNDHWM, CLIENT_SNDHWM)
+        self.client_sockets = {LOCAL: self.clients}
+        if self.config.tcp_endpoint:
+            self.authenticator = start_authenticator(self.context, self.config.system)
+            tcp, public_file = make_server_socket(self.context, self.config.tcp_endpoint, self.config.data_dir)
+            tcp.setsockopt(zmq.SNDHWM, CLIENT_SNDHWM)
+            self.client_sockets[TCP] = tcp
+            print(f"ttsd: also listening on {self.config.tcp_endpoint} (CURVE; clients need {public_file} and a "
+                  "key pair whose public half is in the trust store: `ttsd keys curve-trust`)", file=sys.stderr)
         self._restrict_socket(self.config.endpoint)
         self._restrict_socket(self.config.control_endpoint)
         stages = {"frontend": ("", ""), "acoustic": ("", "vocoder"), "vocoder": ("vocoder", "sink"),
@@ -195,6 +212,21 @@ class Supervisor:
     def _restrict_socket(self, endpoint: str) -> None:
         if endpoint.startswith("ipc://"):
             os.chmod(endpoint[len("ipc://"):], 0o660)
+            if self.socket_gid is not None:
+                os.chown(endpoint[len("ipc://"):], -1, self.socket_gid)
+
+    def _socket_gid(self) -> int | None:
+        """The group that shares the socket: configured, or "ttsd" for a system daemon when it exists."""
+        name = self.config.socket_group or ("ttsd" if self.config.system else "")
+        if not name:
+            return None
+        try:
+            return grp.getgrnam(name).gr_gid
+        except KeyError:
+            if self.config.socket_group:
+                raise StartupError(f"socket group {name!r} does not exist; create it or change socket_group") from None
+            print("ttsd: no group 'ttsd': the socket directory is private to this user (0700)", file=sys.stderr)
+            return None
 
     def shutdown(self) -> None:
         """Stop the workers, then remove every segment and socket we created."""
@@ -219,7 +251,9 @@ class Supervisor:
             ring.close()
             ring.unlink()
         unlink_segments_with_prefix(self.config.segment_prefix)
-        for socket in (self.clients, self.control):
+        if self.authenticator is not None:
+            self.authenticator.stop()
+        for socket in [*self.client_sockets.values(), self.control]:
             if socket is not None:
                 socket.close(0)
         self.context.term()
@@ -237,7 +271,8 @@ class Supervisor:
 
     def run(self) -> None:
         poller = zmq.Poller()
-        poller.register(self.clients, zmq.POLLIN)
+        for socket in self.client_sockets.values():
+            poller.register(socket, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
         interval = self.config.heartbeat_interval
         next_tick = 0.0
@@ -246,8 +281,9 @@ class Supervisor:
             events = dict(poller.poll(min(timeout_ms, int(interval * 1000))))
             if self.control in events:
                 self._drain_control()
-            if self.clients in events:
-                self._drain_clients()
+            for tag, socket in self.client_sockets.items():
+                if socket in events:
+                    self._drain_clients(tag, socket)
             if time.monotonic() >= next_tick:
                 self._tick()
                 next_tick = time.monotonic() + interval
@@ -490,32 +526,33 @@ class Supervisor:
 
     def _send_client(self, envelope: list[bytes], frames: list[bytes]) -> None:
         try:
-            self.clients.send_multipart(envelope + frames, zmq.NOBLOCK)
+            self.client_sockets[envelope[0]].send_multipart(envelope[1:] + frames, zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # the client is gone or not reading; its jobs end on their own
 
     # ---- clients --------------------------------------------------------------------------
 
-    def _drain_clients(self) -> None:
+    def _drain_clients(self, tag: bytes, socket: zmq.Socket) -> None:
         while True:
             try:
-                frames = self.clients.recv_multipart(zmq.NOBLOCK)
+                frames = socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             try:
-                self._on_client_frames(frames)
+                self._on_client_frames(tag, frames)
             except Exception:  # a bad request never takes the daemon down: log it, answer, go on
                 traceback.print_exc()
-                envelope = frames[:2] if len(frames) > 2 and frames[1] == b"" else frames[:1]
+                envelope = [tag] + (frames[:2] if len(frames) > 2 and frames[1] == b"" else frames[:1])
                 self._send_client(envelope, [messages.reply_error(
                     "", messages.E_BAD_MESSAGE, "the daemon could not handle this message (logged); "
                     "check it against the protocol in the README")])
 
-    def _on_client_frames(self, frames: list[bytes]) -> None:
-        # DEALER clients send [identity, body]; REQ clients add an empty delimiter frame.
+    def _on_client_frames(self, tag: bytes, frames: list[bytes]) -> None:
+        # DEALER clients send [identity, body]; REQ clients add an empty delimiter frame. The envelope
+        # starts with the tag of the socket the client came in on (local or TCP).
         identity = frames[0]
         rest = frames[1:]
-        envelope = [identity]
+        envelope = [tag, identity]
         if rest and rest[0] == b"":
             envelope.append(b"")
             rest = rest[1:]
@@ -623,7 +660,7 @@ class Supervisor:
 
     def _addressed(self, envelope: list[bytes], request, jobs: list[Job]) -> list[Job]:
         """The jobs a stop/pause/resume means: one request of this client, all of its requests, or all."""
-        return [job for job in jobs if request.all or (job.envelope[0] == envelope[0]
+        return [job for job in jobs if request.all or (job.envelope[:2] == envelope[:2]
                 and (not request.id or job.request_id == request.id))]
 
     def _on_pause(self, envelope: list[bytes], request: messages.Pause) -> None:

@@ -17,6 +17,7 @@ from typing import Iterator
 
 import zmq
 
+from ipc.curve import ENV_CLIENT_SECRET, ENV_SERVER_PUBLIC, ClientCurve, CurveError
 from models.paths import default_endpoint
 
 DEFAULT_TIMEOUT = 30.0     # seconds without any message from the daemon before giving up
@@ -70,7 +71,7 @@ class SpeechResult:
 
 
 class Client:
-    def __init__(self, endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT, curve: ClientCurve | None = None):
         self.endpoint = endpoint or default_endpoint()
         self.timeout = timeout
         if self.endpoint.startswith("ipc://") and not Path(self.endpoint[len("ipc://"):]).exists():
@@ -80,6 +81,15 @@ class Client:
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, 0)
+        if self.endpoint.startswith("tcp://"):
+            curve = curve or ClientCurve.from_environment()
+            if curve is None:
+                raise DaemonUnavailable(f"{self.endpoint} is TCP: ttsd requires CURVE there; set "
+                                        f"{ENV_CLIENT_SECRET} and {ENV_SERVER_PUBLIC} (see `ttsd keys curve-generate`)")
+            try:
+                curve.apply(self.socket)
+            except CurveError as error:
+                raise DaemonUnavailable(str(error)) from None
         self.socket.connect(self.endpoint)
         self.mailbox: dict[str, deque] = {}   # replies that arrived for another of our requests
 
