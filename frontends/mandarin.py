@@ -28,8 +28,10 @@ the word to the English voice because that voice is a separate pipeline at a dif
 model per request. Routing Latin runs to the English voice is future work.
 """
 
+import functools
 import logging
 import math
+import tempfile
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -55,11 +57,21 @@ NO_INITIAL = "^"
 DEFAULT_MAX_CLAUSE_CHARS = 40  # syllables: Baker reads ~4-5 a second, the model stops at 2048 frames (~25 s)
 # A first clause only a little over the first-clause length is left whole.
 FIRST_CLAUSE_SLACK = 2
+FIRST_CLAUSE_SYLLABLES_PER_WORD = 1.5   # first_clause_words counts English words; a Mandarin syllable is shorter
+FIRST_CLAUSE_WINDOW = 4                 # a first-clause cut may land this many syllables from the target
+FIRST_CLAUSE_MIN_TAIL = 3               # ... and must leave at least this many for the next clause
+# Words ending in these lean on what follows (structural particles, prepositions, conjunctions,
+# adverbs): never end a first clause on them.
+LEANS_ON_NEXT = frozenset("的地得和与及或但而并在把被就都也还又从向对给是很最更太不没个些")
+# ... nor right before these, which belong to the word before them.
+LEANS_ON_PREVIOUS = frozenset("了着过们的地得吗呢吧啊完见住掉懂")   # particles, result complements
+COMPLEMENTS = ("一下", "起来", "下来", "下去", "出来", "出去", "进来", "回来", "过来", "上来")
 SENTENCE_MARKS = frozenset("。！？!?.…\n")
 CLAUSE_MARKS = frozenset("，、,;；:：—")
 # A long clause is preferably cut after one of these (particles, conjunctions, prepositions).
 BREAK_AFTER = frozenset("的了着过地得和与及或但而并在把被就都也还又从向对给是")
 MAX_WORD_CHARS = 8
+LEXICON_FREQUENCY = 200000    # jieba frequency for our words: high enough to win over its own splits
 MARK = re.compile("[" + re.escape("".join(sorted(SENTENCE_MARKS | CLAUSE_MARKS))) + "]")
 
 LATIN = re.compile("[A-Za-z]")
@@ -305,13 +317,36 @@ class MandarinFrontend:
         target = math.ceil(total / pieces)
         return _cut(clause, target, prefer_within=4, max_span=limit)
 
-    def _first_clause_short(self, clauses: list[str], max_chars: int) -> list[str]:
-        """Cut the first clause early so the first synthesis run is quick."""
-        if not clauses or self._weight(clauses[0]) <= max_chars + FIRST_CLAUSE_SLACK:
+    def _first_clause_short(self, clauses: list[str], first_clause_words: int) -> list[str]:
+        """Cut a long first clause early so the first synthesis run is quick, where a listener hears
+        no break: at a word boundary, not after a word that leans on the next one (的, 在, 和 ...),
+        with a few syllables left after it; no such place near the target means no cut.
+
+        Why these rules: each clause is synthesised as a whole utterance, so the word before the cut
+        gets utterance-final prosody; measured with Whisper, cuts after 的 or inside a word (路|口)
+        were misheard (桥的 -> 桥灯, 上海 -> 伤海) where the uncut sentence was not."""
+        target = round(first_clause_words * FIRST_CLAUSE_SYLLABLES_PER_WORD)
+        if not clauses or self._weight(clauses[0]) <= target + FIRST_CLAUSE_SLACK:
             return list(clauses)
         first = clauses[0]
-        head = _cut(first, max_chars, prefer_within=max(1, max_chars // 2), max_span=self.max_clause_chars)[0]
-        tail = first[first.index(head) + len(head):].strip()
+        total = self._weight(first)
+        boundaries = word_boundaries(first)
+        count = 0
+        best: tuple[int, int] | None = None          # (distance from target, cut offset)
+        for end_char, weight, last_char in _word_spans(first, self.max_clause_chars):
+            count += weight
+            following = first[end_char:end_char + 1]
+            if end_char not in boundaries or last_char in LEANS_ON_NEXT or following in LEANS_ON_PREVIOUS \
+                    or first.startswith(COMPLEMENTS, end_char):
+                continue
+            if total - count < FIRST_CLAUSE_MIN_TAIL:
+                continue
+            if target - FIRST_CLAUSE_WINDOW <= count <= target + FIRST_CLAUSE_WINDOW:
+                if best is None or abs(count - target) < best[0]:
+                    best = (abs(count - target), end_char)
+        if best is None:
+            return list(clauses)
+        head, tail = first[:best[1]].strip(), first[best[1]:].strip()
         return [head, tail] + list(clauses[1:])
 
     def _group(self, clauses: list[str]) -> list[list[str]]:
@@ -394,6 +429,31 @@ def _segment_han(run: str) -> list[str]:
                 start += length
                 break
     return words
+
+
+def word_boundaries(text: str) -> set[int]:
+    """Offsets in text between two words by jieba's dictionary (350k words). Readings use
+    pypinyin's phrase list, which only holds words with irregular readings, so matching on it
+    alone leaves most words as single characters: fine for readings, not for choosing where a
+    clause may be cut."""
+    offsets, position = set(), 0
+    for token in _segmenter().lcut(text, HMM=False):
+        position += len(token)
+        offsets.add(position)
+    return offsets
+
+
+@functools.lru_cache(maxsize=1)
+def _segmenter():
+    """jieba's tokenizer with our words, built once per process (~1 s; frontend workers warm it)."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.tmp_dir = tempfile.gettempdir()
+    for word in sorted(LEXICON):
+        tokenizer.add_word(word, freq=LEXICON_FREQUENCY)
+    return tokenizer
 
 
 def _word_weight(word: str) -> int:

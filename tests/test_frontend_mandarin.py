@@ -312,16 +312,33 @@ def test_long_letter_and_digit_runs_are_cut_too(frontend, text):
 def test_first_clause_is_cut_short(frontend):
     text = "我们今天在学校的图书馆里看了很多关于中国历史和文化的书"
     clauses = list(frontend.clauses(text, first_clause_words=6))
-    assert syllable_count(clauses[0].phonemes) <= 8
+    assert 5 <= syllable_count(clauses[0].phonemes) <= 13      # about 9 syllables (6 words x 1.5)
     assert "".join(clause.text for clause in clauses) == text
 
 
-@pytest.mark.parametrize("text, first", [
-    ("北京时间2024年3月15日下午", "北京时间"),  # not inside the year 二零二四
-    ("iPhone手机的价格又上涨了", "iPhone"),  # not inside a spelled word
+@pytest.mark.parametrize("text, firsts", [
+    ("北京时间2024年3月15日下午", ("北京时间", "北京时间二零二四年")),  # not inside the year 二零二四
+    ("iPhone手机的价格又上涨了", ("iPhone", "iPhone手机")),  # not inside a spelled word
 ])
-def test_first_clause_is_not_cut_inside_a_number_or_a_word(frontend, text, first):
-    assert next(frontend.clauses(text, first_clause_words=6)).text == first
+def test_first_clause_is_not_cut_inside_a_number_or_a_word(frontend, text, firsts):
+    assert next(frontend.clauses(text, first_clause_words=6)).text in firsts
+
+
+@pytest.mark.parametrize("text, firsts", [      # cuts Whisper misheard: after 的, inside 路口, before 了/完
+    ("这座桥的长度是一千二百米", ("这座桥的长度",)),
+    ("今年的销售额比去年增长了百分之二十", ("今年的销售额比去年",)),
+    ("请在下一个路口向右转然后直行五百米", ("请在下一个路口向右转",)),
+    ("这道题我差不多做完了再给我五分钟", ("这道题我差不多", "这道题我差不多做完了")),
+    ("今天我们在这里预热一下语音合成的前端", ("今天我们在这里", "今天我们在这里预热一下")),
+])
+def test_first_clause_cut_falls_where_no_break_is_heard(frontend, text, firsts):
+    assert next(frontend.clauses(text, first_clause_words=6)).text in firsts
+
+
+def test_first_clause_is_not_cut_without_a_good_place(frontend):
+    text = "他在的的确确地把那些的地得都写对了"      # every boundary near the target leans on a neighbour
+    head = next(frontend.clauses(text, first_clause_words=6)).text
+    assert not head.endswith(tuple("的地得在把"))
 
 
 def test_short_first_clause_is_left_alone(frontend):
