@@ -19,6 +19,8 @@ from models.manifest import Manifest, ManifestError
 FIRST_CHUNK_FRAMES = 12      # small first chunk: first PCM leaves quickly
 CHUNK_FRAMES = 192           # chunks double up to this: context overhead falls to (192 + 24) / 192
 CONTEXT_FRAMES = 12          # > the decoder's ~10-frame receptive field (measured in tests)
+FIRST_FLOW_FRAMES = FIRST_CHUNK_FRAMES + CONTEXT_FRAMES   # what the vocoder needs for its first chunk
+FLOW_CONTEXT_FRAMES = 32     # > the flow's ~28-frame receptive field (measured in tests)
 
 
 def load_verified_session(voice_dir: Path, manifest: Manifest, name: str, threads: int = 1) -> onnxruntime.InferenceSession:
@@ -49,20 +51,51 @@ def make_session(model: Path | bytes, threads: int = 1) -> onnxruntime.Inference
 
 
 class PiperAcoustic:
-    """Phoneme ids -> latent z [192, frames]."""
+    """Phoneme ids -> latent z [192, frames], in two steps: the prior (text encoder and duration
+    predictor, whole clause; ~half the time) gives z_p, then the flow turns z_p into z. The flow is
+    convolutional along frames with a receptive field of ~28 frames each side (measured:
+    tests/test_models.py), so it runs in chunks with FLOW_CONTEXT_FRAMES of context and the first
+    frames reach the vocoder before the flow has seen the whole clause."""
 
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
         self.manifest = manifest
-        self.session = load_verified_session(voice_dir, manifest, "acoustic.onnx", threads)
+        self.prior = load_verified_session(voice_dir, manifest, "prior.onnx", threads)
+        self.flow = load_verified_session(voice_dir, manifest, "flow.onnx", threads)
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float) -> np.ndarray:
+        z_p, y_mask = self.run_prior(ids, length_scale, noise_scale, noise_w)
+        return self.run_flow(z_p, y_mask)
+
+    def run_chunks(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float,
+                   first_frames: int | None = None):
+        """Yield z [192, n]: with first_frames, those frames first (flow on them plus right context)
+        and then the rest in one more pass; without, the whole clause at once. Only a message's
+        first clause is worth the extra flow work (~FLOW_CONTEXT_FRAMES frames twice): later clauses
+        are synthesized while earlier ones play."""
+        z_p, y_mask = self.run_prior(ids, length_scale, noise_scale, noise_w)
+        total = z_p.shape[2]
+        if not first_frames or total <= first_frames + FLOW_CONTEXT_FRAMES:
+            yield self.run_flow(z_p, y_mask)
+            return
+        head = self.run_flow(z_p[:, :, :first_frames + FLOW_CONTEXT_FRAMES], y_mask[:, :, :first_frames + FLOW_CONTEXT_FRAMES])
+        yield np.ascontiguousarray(head[:, :first_frames])
+        lo = max(0, first_frames - FLOW_CONTEXT_FRAMES)
+        tail = self.run_flow(z_p[:, :, lo:], y_mask[:, :, lo:])
+        yield np.ascontiguousarray(tail[:, first_frames - lo:])
+
+    def run_prior(self, ids: list[int], length_scale: float, noise_scale: float,
+                  noise_w: float) -> tuple[np.ndarray, np.ndarray]:
         phonemes = np.asarray([ids], dtype=np.int64)
         feed = {
             "input": phonemes,
             "input_lengths": np.asarray([phonemes.shape[1]], dtype=np.int64),
             "scales": np.asarray([noise_scale, length_scale, noise_w], dtype=np.float32),
         }
-        z = self.session.run(None, feed)[0]
+        z_p, y_mask = self.prior.run(["z_p", "y_mask"], feed)
+        return z_p, y_mask
+
+    def run_flow(self, z_p: np.ndarray, y_mask: np.ndarray) -> np.ndarray:
+        z = self.flow.run(None, {"z_p": np.ascontiguousarray(z_p), "y_mask": np.ascontiguousarray(y_mask)})[0]
         return np.ascontiguousarray(z[0], dtype=np.float32)
 
     def warm_up(self) -> None:
@@ -86,6 +119,11 @@ class FastSpeech2Acoustic:
         self.boundary_id = id_map["#0"][0]
         self.end_id = id_map["eos"][0]
         self.max_frames = manifest.max_frames or 2048
+
+    def run_chunks(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0,
+                   first_frames: int | None = None):
+        """FastSpeech2 is one non-autoregressive pass: the whole mel at once."""
+        yield self.run(ids, length_scale)
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0) -> np.ndarray:
         budget = max(8, int(self.max_frames / (self.FRAMES_PER_ID_BOUND * max(length_scale, 0.1))))

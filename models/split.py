@@ -19,6 +19,7 @@ from onnx import shape_inference
 
 RANDOM_OPS = frozenset({"RandomNormalLike", "RandomNormal", "RandomUniformLike", "RandomUniform", "Multinomial"})
 LATENT_INPUT_NAME = "z"
+PRIOR_OUTPUT_NAMES = ("z_p", "y_mask")   # the flow's inputs: prior sample [1,192,T] and frame mask [1,1,T]
 
 
 class SplitError(RuntimeError):
@@ -104,6 +105,54 @@ def split_piper_model(source: Path, acoustic_path: Path, decoder_path: Path) -> 
     onnx.save(acoustic, str(acoustic_path))
     onnx.save(decoder, str(decoder_path))
     return latent
+
+
+def find_flow_inputs(model: onnx.ModelProto) -> tuple[str, str]:
+    """(z_p, y_mask), found from structure: z_p is the first Add after the last random op (the prior
+    mean plus scaled noise); y_mask is the one-channel tensor, not computed from z_p, that together
+    with z_p suffices to compute z."""
+    graph = shape_inference.infer_shapes(model).graph
+    consumers = _consumers(graph)
+    random_nodes = [node for node in graph.node if node.op_type in RANDOM_OPS]
+    if not random_nodes:
+        raise SplitError("no random op found: not a Piper VITS graph")
+    after_noise = _descendants(set(random_nodes[-1].output), consumers)
+    z_p = next((out for node in graph.node if node.op_type == "Add" for out in node.output if out in after_noise), None)
+    if z_p is None:
+        raise SplitError("no Add after the last random op: not a Piper VITS graph")
+    from_z_p = _descendants({z_p}, consumers)
+    one_channel = [info.name for info in graph.value_info if info.name not in from_z_p
+                   and len(info.type.tensor_type.shape.dim) == 3 and info.type.tensor_type.shape.dim[1].dim_value == 1]
+    output = graph.output[0].name
+    for mask in reversed(one_channel):            # the mask nearest the flow first
+        if _computable_from_all(graph, {z_p, mask}, output):
+            return z_p, mask
+    raise SplitError("no one-channel mask makes z computable from z_p: not a Piper VITS graph")
+
+
+def _computable_from_all(graph: onnx.GraphProto, cut: set[str], output: str) -> bool:
+    available = {init.name for init in graph.initializer} | {""} | cut
+    for node in graph.node:
+        if all(name in available for name in node.input):
+            available.update(node.output)
+    return output in available
+
+
+def split_piper_acoustic(acoustic_path: Path, prior_path: Path, flow_path: Path) -> None:
+    """Cut acoustic.onnx again, before the flow: prior.onnx (ids -> z_p, y_mask; encoder, duration
+    predictor, both random ops) and flow.onnx (z_p, y_mask -> z). The flow is convolutional along
+    frames, so it can run in chunks with context and first frames reach the vocoder sooner."""
+    model = onnx.load(str(acoustic_path))
+    z_p, y_mask = find_flow_inputs(model)
+    extractor = onnx.utils.Extractor(shape_inference.infer_shapes(model))
+    prior = extractor.extract_model([i.name for i in model.graph.input], [z_p, y_mask])
+    flow = extractor.extract_model([z_p, y_mask], [LATENT_INPUT_NAME])
+    for part in (prior, flow):
+        for old, new in zip((z_p, y_mask), PRIOR_OUTPUT_NAMES):
+            _rename_tensor(part.graph, old, new)
+        onnx.checker.check_model(part)
+    onnx.save(prior, str(prior_path))
+    onnx.save(flow, str(flow_path))
 
 
 def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:

@@ -37,7 +37,7 @@ def two_voice_data(tmp_path, joe_voice, data_dir):
     return root, env
 
 
-@pytest.mark.parametrize("victim_file", ["acoustic.onnx", "decoder.onnx"])
+@pytest.mark.parametrize("victim_file", ["prior.onnx", "flow.onnx", "decoder.onnx"])
 def test_flipped_byte_quarantines_voice_and_good_copy_returns(two_voice_data, victim_file):
     from tests.conftest import start_daemon
     two_voice_data, env = two_voice_data

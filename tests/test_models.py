@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from engine.voice_models import PiperAcoustic, PiperDecoder, decode_in_chunks, make_session
+from engine.voice_models import FLOW_CONTEXT_FRAMES, PiperAcoustic, PiperDecoder, decode_in_chunks, make_session
 from models import catalogue, paths
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import verify_files
@@ -46,16 +46,57 @@ def test_split_parity_with_noise_off(joe_voice, original_model):
 
 
 def test_split_models_have_expected_interfaces(joe_voice):
-    acoustic = onnxruntime.InferenceSession(str(joe_voice.path / "acoustic.onnx"))
+    prior = onnxruntime.InferenceSession(str(joe_voice.path / "prior.onnx"))
+    flow = onnxruntime.InferenceSession(str(joe_voice.path / "flow.onnx"))
     decoder = onnxruntime.InferenceSession(str(joe_voice.path / "decoder.onnx"))
-    assert [i.name for i in acoustic.get_inputs()] == ["input", "input_lengths", "scales"]
-    assert [o.name for o in acoustic.get_outputs()] == ["z"]
+    assert [i.name for i in prior.get_inputs()] == ["input", "input_lengths", "scales"]
+    assert [o.name for o in prior.get_outputs()] == ["z_p", "y_mask"]
+    assert [i.name for i in flow.get_inputs()] == ["z_p", "y_mask"]
+    assert [o.name for o in flow.get_outputs()] == ["z"]
     assert [i.name for i in decoder.get_inputs()] == ["z"]
     assert decoder.get_inputs()[0].shape[1] == 192
     # the decoder holds no random op: the cut is after every noise source
     import onnx
-    ops = {node.op_type for node in onnx.load(str(joe_voice.path / "decoder.onnx")).graph.node}
-    assert not ops & {"RandomNormalLike", "RandomNormal", "RandomUniformLike", "RandomUniform"}
+    for deterministic in ("flow.onnx", "decoder.onnx"):   # every noise source is in the prior
+        ops = {node.op_type for node in onnx.load(str(joe_voice.path / deterministic)).graph.node}
+        assert not ops & {"RandomNormalLike", "RandomNormal", "RandomUniformLike", "RandomUniform"}
+
+
+LONG_IDS = SAMPLE_IDS[:-1] * 3 + [2]
+
+
+def test_flow_receptive_field_is_within_the_context(joe_voice):
+    """The smallest context for which the flow on a window equals the flow on the whole clause."""
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    z_p, y_mask = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
+    whole = acoustic.run_flow(z_p, y_mask)
+    assert whole.shape[1] > 150
+
+    def exact_with(context: int) -> bool:
+        for start in (60, 100):
+            lo, hi = start - context, start + 20 + context
+            window = acoustic.run_flow(z_p[:, :, lo:hi], y_mask[:, :, lo:hi])[:, context:context + 20]
+            if np.abs(window - whole[:, start:start + 20]).max() > 1e-4:
+                return False
+        return True
+
+    needed = next(context for context in range(0, 60, 2) if exact_with(context))
+    assert 16 <= needed <= FLOW_CONTEXT_FRAMES, needed
+
+
+@pytest.mark.parametrize("first_frames", [None, 24, 5, 100])
+def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    z_p, y_mask = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
+    whole = acoustic.run_flow(z_p, y_mask)
+    monkeypatch.setattr(acoustic, "run_prior", lambda *args: (z_p, y_mask))   # same noise for both runs
+    pieces = list(acoustic.run_chunks(LONG_IDS, 1.0, 0.667, 0.8, first_frames))
+    assert len(pieces) == (1 if first_frames is None else 2)
+    if first_frames:
+        assert pieces[0].shape[1] == first_frames
+    chunked = np.concatenate(pieces, axis=1)
+    assert chunked.shape == whole.shape
+    assert np.abs(chunked - whole).max() < 1e-4
 
 
 @pytest.mark.parametrize("first_chunk,chunk,arrival", [(12, 48, 7), (5, 17, 32), (30, 30, 1), (1, 3, 100)])
@@ -88,7 +129,7 @@ def test_manifest_lists_files_with_digests(joe_voice):
     assert manifest.language == "en-US"
     assert manifest.sample_rate == 22050
     assert manifest.licence == "CC0-1.0"
-    assert set(manifest.files) == {"acoustic.onnx", "decoder.onnx"}
+    assert set(manifest.files) == {"prior.onnx", "flow.onnx", "decoder.onnx"}
     for entry in manifest.files.values():
         assert len(entry.sha256) == 64 and entry.size > 1_000_000
     verify_files(joe_voice.path, manifest)
