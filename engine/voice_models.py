@@ -19,6 +19,7 @@ from models.manifest import Manifest, ManifestError
 FIRST_CHUNK_FRAMES = 12      # small first chunk: first PCM leaves quickly
 CHUNK_FRAMES = 192           # chunks double up to this: context overhead falls to (192 + 24) / 192
 CONTEXT_FRAMES = 12          # > the decoder's ~10-frame receptive field (measured in tests)
+LATER_CLAUSE_CHUNK_FRAMES = 1024   # later clauses: usually one decoder call per clause, no context overhead
 FIRST_FLOW_FRAMES = FIRST_CHUNK_FRAMES + CONTEXT_FRAMES   # what the vocoder needs for its first chunk
 FLOW_CONTEXT_FRAMES = 32     # > the flow's ~28-frame receptive field (measured in tests)
 
@@ -276,10 +277,15 @@ class ChunkedDecoder:
         return piece
 
 
-def chunked_decoder_for(decoder) -> ChunkedDecoder:
-    """A clause's chunking state with the decoder's own context and chunk sizes."""
-    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=decoder.first_chunk_frames,
-                          chunk=decoder.chunk_frames)
+def chunked_decoder_for(decoder, urgent: bool = True) -> ChunkedDecoder:
+    """A clause's chunking state with the decoder's own context and chunk sizes. Only an urgent
+    clause (a message's first) starts with a small chunk: later clauses are decoded while earlier
+    ones play, and every chunk costs 2 x context frames extra (small chunks nearly double the work)."""
+    if urgent:
+        return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=decoder.first_chunk_frames,
+                              chunk=decoder.chunk_frames)
+    size = max(decoder.chunk_frames, LATER_CLAUSE_CHUNK_FRAMES)
+    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=size, chunk=size)
 
 
 def decode_in_chunks(decoder, z: np.ndarray, first_chunk: int, chunk: int,

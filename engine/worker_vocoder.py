@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
                 gain, wanted = split_frames_aux(record.aux)
                 state = clauses.get(key)
                 if state is None:
-                    state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted))
+                    state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted), urgent=record.seq == 0)
                 z = np.frombuffer(record.payload, dtype=np.float32).reshape(state.decoder.channels, -1)
                 state.gain = gain
                 for piece in state.push(z):
