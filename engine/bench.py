@@ -570,7 +570,7 @@ def target_lines(ttsd: EngineResult, piper: EngineResult, quick: bool) -> list[s
                  f"{verdict(ttfa <= 60 and ratio <= 0.25)}")
     stops = ttsd.stops
     if stops is None or stops.skipped or not stops.times:
-        lines.append(f"  stop-to-silence p95 <= 20 ms: -> not measured"
+        lines.append("  stop-to-silence p95 <= 20 ms: -> not measured"
                      + (f" ({stops.skipped})" if stops is not None and stops.skipped else ""))
     else:
         p95 = 1000 * percentile(stops.times, 95)

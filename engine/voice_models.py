@@ -160,49 +160,52 @@ class FastSpeech2Acoustic:
         self.run([self.edge_id, self.boundary_id, self.edge_id, self.end_id], 1.0)
 
 
-class PiperDecoder:
-    """Latent z [192, frames] -> float audio [frames * hop]."""
+class OnnxDecoder:
+    """A convolutional decoder: frames [channels, n] -> float audio [n * hop], run in chunks."""
 
-    context_frames = CONTEXT_FRAMES
+    model_file = ""
     first_chunk_frames = FIRST_CHUNK_FRAMES
     chunk_frames = CHUNK_FRAMES
+    context_frames = CONTEXT_FRAMES
 
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
         self.manifest = manifest
         self.hop = manifest.hop_length
         self.channels = manifest.latent_channels
-        self.session = load_verified_session(voice_dir, manifest, "decoder.onnx", threads)
+        self.session = load_verified_session(voice_dir, manifest, self.model_file, threads)
+
+    def decode(self, frames: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        self.decode(np.zeros((self.channels, FIRST_CHUNK_FRAMES + 2 * self.context_frames), dtype=np.float32))
+
+
+class PiperDecoder(OnnxDecoder):
+    """Piper's HiFi-GAN: latent z [192, frames] -> audio [frames * 256]."""
+
+    model_file = "decoder.onnx"
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         audio = self.session.run(None, {"z": z[np.newaxis].astype(np.float32, copy=False)})[0]
         return audio.reshape(-1)
 
-    def warm_up(self) -> None:
-        self.decode(np.zeros((self.channels, FIRST_CHUNK_FRAMES + 2 * CONTEXT_FRAMES), dtype=np.float32))
 
-
-class MelGanDecoder:
+class MelGanDecoder(OnnxDecoder):
     """Normalised log-mel [80, frames] -> float audio [frames * 300] (Multi-band MelGAN).
 
     Chunked decoding with MELGAN_CONTEXT_FRAMES of context equals one-shot decoding exactly: its
     receptive field is 18 mel frames each side (measured, tests/test_mel_voice.py)."""
 
-    first_chunk_frames = FIRST_CHUNK_FRAMES
-    chunk_frames = CHUNK_FRAMES
+    model_file = "vocoder.onnx"
 
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
-        self.manifest = manifest
-        self.hop = manifest.hop_length
-        self.channels = manifest.latent_channels
+        super().__init__(voice_dir, manifest, threads)
         self.context_frames = manifest.decoder_context_frames
-        self.session = load_verified_session(voice_dir, manifest, "vocoder.onnx", threads)
 
     def decode(self, mel: np.ndarray) -> np.ndarray:
         audio = self.session.run(None, {"mels": np.ascontiguousarray(mel.T[np.newaxis], dtype=np.float32)})[0]
         return audio.reshape(-1)
-
-    def warm_up(self) -> None:
-        self.decode(np.zeros((self.channels, FIRST_CHUNK_FRAMES + 2 * self.context_frames), dtype=np.float32))
 
 
 class GriffinLimDecoder:

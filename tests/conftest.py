@@ -65,6 +65,21 @@ def copy_voice(source: Path, target: Path, name: str, key: Path | None) -> Path:
     return target
 
 
+def private_data_dir(tmp_path: Path, data_dir: Path, voices: list) -> tuple[Path, dict[str, str]]:
+    """A data dir holding copies of installed voices (tampering must not touch the real ones) and the
+    English G2P data, signed with a fresh test key; returns it and an environment that trusts the key."""
+    import shutil
+
+    from models.install import english_g2p_data_dir
+
+    root = tmp_path / "data"
+    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
+    key, env = make_signing_key(tmp_path)
+    for voice in voices:
+        copy_voice(voice.path, root / "voices" / voice.name, voice.name, key)
+    return root, env
+
+
 @dataclass
 class Daemon:
     process: subprocess.Popen

@@ -6,7 +6,6 @@ from __future__ import annotations
 import grp
 import json
 import os
-import shutil
 import socket
 import stat
 
@@ -16,17 +15,12 @@ import zmq
 
 from ipc import curve
 from ipc.client import Client, DaemonUnavailable
-from models.install import english_g2p_data_dir
-from tests.conftest import copy_voice, make_signing_key, start_daemon
+from tests.conftest import private_data_dir, start_daemon
 
 
 @pytest.fixture
 def private_data(tmp_path, joe_voice, data_dir):
-    root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
-    key, env = make_signing_key(tmp_path)
-    copy_voice(joe_voice.path, root / "voices" / joe_voice.name, joe_voice.name, key)
-    return root, env
+    return private_data_dir(tmp_path, data_dir, [joe_voice])
 
 
 def mode(path) -> int:

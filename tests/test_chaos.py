@@ -14,15 +14,12 @@ import threading
 import time
 from pathlib import Path
 
-import shutil
-
 import psutil
 import pytest
 
 from engine.config import WORKER_NAMES, DaemonConfig
 from ipc.client import Client, RequestFailed
-from models.install import english_g2p_data_dir
-from tests.conftest import copy_voice, make_signing_key, start_daemon
+from tests.conftest import private_data_dir, start_daemon
 
 KILLS_PER_KIND = 20
 FAST_BACKOFF = "backoff_start = 0.05\nbackoff_max = 0.4\n"
@@ -42,10 +39,7 @@ def worker_pid(client: Client, name: str, timeout: float = 60.0) -> int:
 
 @pytest.fixture
 def chaos_daemon(tmp_path, joe_voice, data_dir):
-    root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
-    key, env = make_signing_key(tmp_path)
-    copy_voice(joe_voice.path, root / "voices" / joe_voice.name, joe_voice.name, key)
+    root, env = private_data_dir(tmp_path, data_dir, [joe_voice])
     config = tmp_path / "ttsd.toml"
     config.write_text(FAST_BACKOFF)
     daemon = start_daemon(tmp_path / "run", root, extra=["--config", str(config)], env=env)

@@ -4,15 +4,12 @@ Griffin-Lim while a damaged acoustic file quarantines the voice and English keep
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
 from ipc import messages
 from ipc.client import Client, RequestFailed
-from models.install import english_g2p_data_dir
-from tests.conftest import copy_voice, make_signing_key, start_daemon
+from tests.conftest import private_data_dir, start_daemon
 from tests.test_integrity import wait_for_voice_state
 
 ZH = "zh_CN-baker"
@@ -88,12 +85,7 @@ def test_griffin_lim_per_request_is_speech_like(bilingual_daemon):
 @pytest.fixture
 def bilingual_copy(tmp_path, joe_voice, zh_voice, data_dir):
     """A private data dir with copies of both voices (tampering must not touch the real ones), test-signed."""
-    root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
-    key, env = make_signing_key(tmp_path)
-    copy_voice(joe_voice.path, root / "voices" / EN, EN, key)
-    copy_voice(zh_voice.path, root / "voices" / ZH, ZH, key)
-    return root, env
+    return private_data_dir(tmp_path, data_dir, [joe_voice, zh_voice])
 
 
 def flip_byte(path) -> bytes:
