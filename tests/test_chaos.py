@@ -26,12 +26,14 @@ FAST_BACKOFF = "backoff_start = 0.05\nbackoff_max = 0.4\n"
 TEXT = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 4)
 
 
-def worker_pid(client: Client, name: str, timeout: float = 60.0) -> int:
+def worker_pid(client: Client, name: str, killed: set[int], timeout: float = 60.0) -> int:
+    """The pid of the ready worker, once the supervisor has replaced every one we killed (right after
+    a kill the supervisor may not have noticed yet and still lists the dying process)."""
     deadline = time.monotonic() + timeout
     while True:
         status = client.status()
         worker = next(w for w in status["workers"] if w["name"] == name)
-        if worker["state"] == "ready" and worker["pid"]:
+        if worker["state"] == "ready" and worker["pid"] and worker["pid"] not in killed:
             return worker["pid"]
         assert time.monotonic() < deadline, f"{name} never came back: {status}"
         time.sleep(0.05)
@@ -56,7 +58,7 @@ def test_kill_9_during_synthesis(chaos_daemon, kind):
     seen_pids = set()
     with Client(daemon.endpoint, timeout=60) as control:
         for _ in range(KILLS_PER_KIND):
-            pid = worker_pid(control, kind)
+            pid = worker_pid(control, kind, seen_pids)
             seen_pids.add(pid)
             result = {}
 
@@ -75,7 +77,7 @@ def test_kill_9_during_synthesis(chaos_daemon, kind):
             assert not speaker.is_alive(), "a request was left hanging after a worker died"
             assert result, "a request got neither audio nor an error"
             outcomes.append(result)
-        worker_pid(control, kind)
+        worker_pid(control, kind, seen_pids)
         with Client(daemon.endpoint, timeout=60) as client:
             assert client.synthesize("After the chaos, still speaking.").audio_seconds > 0.5
         status = control.status()

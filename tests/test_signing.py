@@ -189,7 +189,7 @@ def test_voices_verify_exit_codes(mixed_voice_data, tmp_path):
     root, key, env = mixed_voice_data
     good = ttsd("voices", "verify", "en_US-joe-medium", "--data-dir", str(root), env=env)
     assert good.returncode == 0, good.stderr
-    assert "en_US-joe-medium: ok" in good.stdout and "2 files match" in good.stdout
+    assert "en_US-joe-medium: ok" in good.stdout and "3 files match" in good.stdout
     everything = ttsd("voices", "verify", "--data-dir", str(root), env=env)
     assert everything.returncode == 1
     assert "en_US-joe-medium: ok" in everything.stdout
