@@ -60,9 +60,11 @@ FIRST_CLAUSE_SLACK = 2
 FIRST_CLAUSE_SYLLABLES_PER_WORD = 1.5   # first_clause_words counts English words; a Mandarin syllable is shorter
 FIRST_CLAUSE_WINDOW = 4                 # a first-clause cut may land this many syllables from the target
 FIRST_CLAUSE_MIN_TAIL = 3               # ... and must leave at least this many for the next clause
-# Words ending in these lean on what follows (structural particles, prepositions, conjunctions,
-# adverbs): never end a first clause on them.
-LEANS_ON_NEXT = frozenset("的地得和与及或但而并在把被就都也还又从向对给是很最更太不没个些")
+# Words (whole jieba words, mostly single characters) that lean on what follows: prepositions,
+# conjunctions, adverbs, measure words; never end a first clause on them.
+LEANS_ON_NEXT = frozenset("的地得和与及或但而并在把被就都也还又从向对给是很最更太不没个些到往于跟同为让叫") | {
+    "一个", "这个", "那个", "一些", "因为", "所以", "但是", "如果", "虽然", "而且", "或者", "还是", "已经", "正在"}
+STRUCTURAL_PARTICLES = frozenset("的地得")   # 我们的, 慢慢地: the modified word follows
 # ... nor right before these, which belong to the word before them.
 LEANS_ON_PREVIOUS = frozenset("了着过们的地得吗呢吧啊完见住掉懂")   # particles, result complements
 COMPLEMENTS = ("一下", "起来", "下来", "下去", "出来", "出去", "进来", "回来", "过来", "上来")
@@ -336,18 +338,25 @@ class MandarinFrontend:
         for end_char, weight, last_char in _word_spans(first, self.max_clause_chars):
             count += weight
             following = first[end_char:end_char + 1]
-            if end_char not in boundaries or last_char in LEANS_ON_NEXT or following in LEANS_ON_PREVIOUS \
-                    or first.startswith(COMPLEMENTS, end_char):
+            word = boundaries.get(end_char)
+            if word is None or word in LEANS_ON_NEXT or word[-1] in STRUCTURAL_PARTICLES \
+                    or following in LEANS_ON_PREVIOUS or first.startswith(COMPLEMENTS, end_char):
                 continue
             if total - count < FIRST_CLAUSE_MIN_TAIL:
                 continue
             if target - FIRST_CLAUSE_WINDOW <= count <= target + FIRST_CLAUSE_WINDOW:
                 if best is None or abs(count - target) < best[0]:
+                    if self._ends_in_neutral_tone(first[:end_char]):
+                        continue              # a neutral tone stretched by utterance-final lengthening is misheard
                     best = (abs(count - target), end_char)
         if best is None:
             return list(clauses)
         head, tail = first[:best[1]].strip(), first[best[1]:].strip()
         return [head, tail] + list(clauses[1:])
+
+    def _ends_in_neutral_tone(self, text: str) -> bool:
+        syllables = self.syllables(text)
+        return bool(syllables) and syllables[-1].tone == 5
 
     def _group(self, clauses: list[str]) -> list[list[str]]:
         """Group a sentence's clauses into units of at most max_clause_chars syllables.
@@ -431,15 +440,15 @@ def _segment_han(run: str) -> list[str]:
     return words
 
 
-def word_boundaries(text: str) -> set[int]:
-    """Offsets in text between two words by jieba's dictionary (350k words). Readings use
-    pypinyin's phrase list, which only holds words with irregular readings, so matching on it
-    alone leaves most words as single characters: fine for readings, not for choosing where a
-    clause may be cut."""
-    offsets, position = set(), 0
+def word_boundaries(text: str) -> dict[int, str]:
+    """Offsets in text between two words by jieba's dictionary (350k words), each with the word that
+    ends there. Readings use pypinyin's phrase list, which only holds words with irregular readings,
+    so matching on it alone leaves most words as single characters: fine for readings, not for
+    choosing where a clause may be cut."""
+    offsets, position = {}, 0
     for token in _segmenter().lcut(text, HMM=False):
         position += len(token)
-        offsets.add(position)
+        offsets[position] = token
     return offsets
 
 

@@ -330,6 +330,8 @@ def test_first_clause_is_not_cut_inside_a_number_or_a_word(frontend, text, first
     ("请在下一个路口向右转然后直行五百米", ("请在下一个路口向右转",)),
     ("这道题我差不多做完了再给我五分钟", ("这道题我差不多", "这道题我差不多做完了")),
     ("今天我们在这里预热一下语音合成的前端", ("今天我们在这里", "今天我们在这里预热一下")),
+    ("这家饭馆的菜又便宜又好吃吗", ("这家饭馆的菜",)),      # not after 便宜 (neutral tone yi5)
+    ("从这里坐公交车到机场大概需要四十分钟", ("从这里坐公交车", "从这里坐公交车到机场")),   # not after 到
 ])
 def test_first_clause_cut_falls_where_no_break_is_heard(frontend, text, firsts):
     assert next(frontend.clauses(text, first_clause_words=6)).text in firsts
