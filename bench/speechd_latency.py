@@ -36,7 +36,19 @@ from models import paths  # noqa: E402
 from tests.audio_fixtures import (CAPTURE_RATE, SILENCE_LEVEL, start_pulse,  # noqa: E402
                                   start_speech_dispatcher)
 
-SHORT = "The meeting has been moved to Thursday afternoon."
+SHORT = [   # one new message per run: what a screen reader reads is mostly new text
+    "The meeting has been moved to Thursday afternoon.",
+    "Your download finished a few seconds ago.",
+    "Press the green button to save your changes.",
+    "Three new messages arrived while you were away.",
+    "The printer on the second floor is out of paper.",
+    "Battery level is low, please connect the charger.",
+    "Search results for garden tools are ready.",
+    "The file could not be opened because it is locked.",
+    "A new version of the editor is available today.",
+    "Your calendar shows no events for tomorrow morning.",
+]
+REPEATED = "Open the file menu."   # what a screen reader says again and again (menu items, keys)
 LONG = " ".join(["The old lighthouse stood at the edge of the cliff for more than a hundred years, "
                  "and every night its beam swept across the dark water."] * 6)
 QUIET_AFTER = 1.0      # seconds of silence that count as "stopped"
@@ -127,14 +139,16 @@ def measure(ssip: Ssip, capture: TimedCapture, module: str, runs: int) -> dict:
     ssip.command(f"SET SELF OUTPUT_MODULE {module}")
     ssip.command("SET SELF LANGUAGE en")
     ssip.command("SET SELF SSML_MODE off")
-    ttfa, cancel = [], []
+    ttfa, repeated, cancel = [], [], []
     ssip.speak("Warm up.")
     capture.last_sound_after(time.monotonic())
-    for _ in range(runs):
-        sent = ssip.speak(SHORT)
+    plan = [(SHORT[k % len(SHORT)], ttfa) for k in range(runs)]
+    plan += [(REPEATED, None)] + [(REPEATED, repeated)] * runs     # the first time is not a repeat
+    for text, times in plan:
+        sent = ssip.speak(text)
         first = capture.first_sound_after(sent)
-        if first is not None:
-            ttfa.append(first - sent)
+        if first is not None and times is not None:
+            times.append(first - sent)
         capture.last_sound_after(time.monotonic())
     for _ in range(runs):
         sent = ssip.speak(LONG)
@@ -144,7 +158,7 @@ def measure(ssip: Ssip, capture: TimedCapture, module: str, runs: int) -> dict:
         cancelled = time.monotonic()
         ssip.command("CANCEL SELF")
         cancel.append(capture.last_sound_after(cancelled) - cancelled)
-    return {"module": module, "ttfa": ttfa, "cancel": cancel}
+    return {"module": module, "ttfa": ttfa, "repeated": repeated, "cancel": cancel}
 
 
 def fmt(values: list[float]) -> str:
@@ -192,10 +206,13 @@ def main() -> int:
         pulse.stop()
     print(f"\nspeech-dispatcher 0.11 -> PulseAudio null sink, {args.runs} runs each, "
           f"{os.cpu_count()} CPUs; median (min, max)")
-    print(f"{'module':15} {'message -> first sound':36} {'cancel -> silence':36}")
+    print(f"{'module':15} {'new message -> first sound':34} {'repeated message -> first sound':34} "
+          f"{'cancel -> silence':34}")
     for result in results:
-        print(f"{result['module']:15} {fmt(result['ttfa']):36} {fmt(result['cancel']):36}")
-    print(f"\nshort message: {SHORT!r}; cancel: {len(LONG.split())}-word text cancelled 1 s into its sound.")
+        print(f"{result['module']:15} {fmt(result['ttfa']):34} {fmt(result['repeated']):34} {fmt(result['cancel']):34}")
+    print(f"\nnew messages: {len(SHORT)} different 7-9 word sentences, one per run; repeated: {REPEATED!r} said "
+          f"once, then measured (ttsd replays it from its audio cache); cancel: {len(LONG.split())}-word text "
+          "cancelled 1 s into its sound.")
     return 0
 
 

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine.config import VOCODER_THREADS
 from models import catalogue, paths
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -176,9 +177,11 @@ def start_daemon(runtime_dir: Path, data_dir: Path, env: dict[str, str] | None =
     from ipc.client import Client, DaemonUnavailable
 
     endpoint = f"ipc://{runtime_dir / 'ttsd.sock'}"
+    config = runtime_dir / "bench.toml"
+    config.write_text("audio_cache_mb = 0   # measure synthesis: no replay of repeated texts\n", encoding="utf-8")
     log = open(runtime_dir / "serve.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(runtime_dir),
-                                "--data-dir", str(data_dir), "--endpoint", endpoint],
+                                "--data-dir", str(data_dir), "--endpoint", endpoint, "--config", str(config)],
                                stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env)
     log.close()
     deadline = time.monotonic() + READY_TIMEOUT
@@ -700,7 +703,8 @@ def run_bench(args) -> int:
                                                     env=pulse.env if pulse is not None else None)
                 print(f"measuring ttsd at {endpoint} ...", file=sys.stderr, flush=True)
                 note = (f"external daemon at {endpoint}" if daemon is None else
-                        "daemon started by bench with default settings (1 onnxruntime thread per stage)")
+                        ("daemon started by bench with default settings (onnxruntime threads: acoustic 1, vocoder "
+                         f"{VOCODER_THREADS}) but the audio cache off, so every request is synthesized"))
                 ttsd = bench_ttsd(endpoint, sentences, paragraph, note + ", via the IPC client")
                 if stops:
                     if skipped:

@@ -46,6 +46,7 @@ class DaemonConfig:
     stable_after: float = 60.0          # a worker up this long gets its backoff reset
     tcp_endpoint: str = ""              # e.g. tcp://0.0.0.0:5599: off unless set; CURVE keys from the trust store
     socket_group: str = ""              # group that may use the socket (system mode: "ttsd" if it exists)
+    audio_cache_mb: float = 32.0        # audio of recently spoken short texts, replayed on repeat; 0 = off
 
     @property
     def instance(self) -> str:
@@ -68,7 +69,8 @@ class DaemonConfig:
 FILE_SETTINGS = ("default_voice", "default_rate", "default_volume", "output_gain", "max_text_chars",
                  "max_message_bytes", "max_queued_jobs", "onnx_threads", "vocoder_threads", "device",
                  "integrity_interval", "heartbeat_interval", "worker_timeout", "startup_timeout",
-                 "backoff_start", "backoff_max", "stable_after", "tcp_endpoint", "socket_group")
+                 "backoff_start", "backoff_max", "stable_after", "tcp_endpoint", "socket_group",
+                 "audio_cache_mb")
 
 
 class ConfigError(ValueError):

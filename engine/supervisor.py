@@ -22,6 +22,7 @@ from pathlib import Path
 import zmq
 
 from engine import notify
+from engine.audio_cache import AudioCache, CachedChunk, cache_key
 from engine.config import WORKER_NAMES, DaemonConfig, VoiceRef, WorkerConfig
 from engine.integrity import IntegrityChecker
 from engine.jobs import PRIORITY_RANK, Job, JobTable
@@ -93,6 +94,7 @@ class Supervisor:
         self.degraded: dict[str, dict] = {}            # mel voice whose vocoder file failed -> {"reason", "since"}
         self.integrity: IntegrityChecker | None = None
         self.refused: dict[str, str] = {}              # voice -> why its signature check failed at start
+        self.audio_cache = AudioCache(max_bytes=int(config.audio_cache_mb * (1 << 20)))
 
     # ---- start and stop -------------------------------------------------------------------
 
@@ -303,6 +305,7 @@ class Supervisor:
                   file=sys.stderr, flush=True)
             notify.send("READY=1", f"STATUS=ready: {len(self.voices)} voice(s)")
         notify.send("WATCHDOG=1")
+        self.audio_cache.keep_only(set(self.jobs.active_ids()))
         self._apply_integrity_verdicts()
         self._dispatch()
 
@@ -311,6 +314,8 @@ class Supervisor:
         if self.integrity is None:
             return
         for verdict in self.integrity.results():
+            if not verdict.ok or verdict.voice in self.degraded or verdict.voice in self.quarantined:
+                self.audio_cache.forget_voice(verdict.voice)   # its files changed: replay nothing old
             if not verdict.ok and self._vocoder_only(verdict):
                 if verdict.voice not in self.degraded:
                     self.degraded[verdict.voice] = {"reason": verdict.reason, "since": verdict.checked_at,
@@ -474,6 +479,7 @@ class Supervisor:
             job.heard_clause = max(job.heard_clause, job.skip_clauses + msg.clause)
             self._forward_audio(job, msg, payload)
         elif isinstance(msg, messages.JobFinished):
+            self.audio_cache.finish(job.id)
             self._reply(job, messages.reply_ok(job.request_id, event="done", samples=msg.samples,
                                                audio_s=round(msg.samples / max(1, job.sample_rate), 3),
                                                voice=job.voice_name))
@@ -513,6 +519,7 @@ class Supervisor:
         self._reply(job, messages.reply_error(job.request_id, errno, reason,
                                               event="cancelled" if errno == messages.E_CANCELLED else "failed"))
         self.jobs.remove(job.id)
+        self.audio_cache.discard(job.id)
         self.acoustic_in_flight = [entry for entry in self.acoustic_in_flight if entry[0] != job.id]
         self._broadcast(messages.Cancel(jobs=[job.id]))
 
@@ -520,6 +527,7 @@ class Supervisor:
         header = messages.reply_ok(job.request_id, event="audio", seq=msg.seq, sample_rate=msg.sample_rate,
                                    samples=msg.samples, clause=job.skip_clauses + msg.clause)
         self._send_client(job.envelope, [header, payload or b""])
+        self.audio_cache.add(job.id, job.skip_clauses + msg.clause, msg.sample_rate, payload or b"")
 
     def _reply(self, job: Job, body: bytes) -> None:
         self._send_client(job.envelope, [body])
@@ -634,8 +642,26 @@ class Supervisor:
         if job.output != "stream":
             self._send_worker("sink", messages.SinkJob(job=job.id, output=job.output))
         self._send_client(envelope, [messages.reply_ok(request.id, event="queued", voice=voice.name)])
+        if job.output == "stream":
+            key = cache_key(job)
+            cached = self.audio_cache.lookup(key)
+            if cached is not None:
+                return self._replay(job, cached)
+            self.audio_cache.record(job.id, key)
         self._dispatch()
         return None
+
+    def _replay(self, job: Job, chunks: list[CachedChunk]) -> None:
+        """Answer from the audio cache exactly as a synthesized stream request is answered."""
+        for seq, chunk in enumerate(chunks):
+            header = messages.reply_ok(job.request_id, event="audio", seq=seq, sample_rate=chunk.sample_rate,
+                                       samples=len(chunk.pcm) // 2, clause=chunk.clause)
+            self._send_client(job.envelope, [header, chunk.pcm])
+        samples = sum(len(chunk.pcm) for chunk in chunks) // 2
+        self._reply(job, messages.reply_ok(job.request_id, event="done", samples=samples,
+                                           audio_s=round(samples / max(1, job.sample_rate), 3),
+                                           voice=job.voice_name, cached=True))
+        self.jobs.remove(job.id)
 
     def _pick_voice(self, request: messages.Speak) -> int | None:
         """A named voice; else a voice for the request's language, where "auto" (the default) reads the
@@ -724,6 +750,7 @@ class Supervisor:
                 "endpoint": self.config.endpoint, "uptime_s": round(time.time() - self.started_at, 1),
                 "workers": workers, "voices": voices,
                 "queue": {"jobs": len(self.jobs), "acoustic_in_flight": len(self.acoustic_in_flight)},
+                "audio_cache": self.audio_cache.stats(),
                 "last_silenced_monotonic": self.last_silenced_at}
 
 

@@ -264,9 +264,10 @@ class ChunkedDecoder:
         return out
 
     def _next_size(self) -> int:
-        """Chunks grow 4x: decoding chunk k+1 (4x the frames) takes a few percent of the time chunk
-        k plays, and fewer chunks mean less context decoded twice."""
-        return min(self.chunk, self.first_chunk << min(2 * self.chunks_done, 16))
+        """Chunks grow 2x once, then 4x: the second chunk must be out before the first (short, and
+        shorter still once its leading silence is cut) has played; later chunks have the whole
+        audio before them to hide behind, and fewer chunks mean less context decoded twice."""
+        return min(self.chunk, self.first_chunk << min(max(0, 2 * self.chunks_done - 1), 16))
 
     def _decode_until(self, end: int) -> np.ndarray:
         if len(self.frames) > 1:

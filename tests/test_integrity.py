@@ -56,6 +56,8 @@ def test_flipped_byte_quarantines_voice_and_good_copy_returns(two_voice_data, vi
             with pytest.raises(RequestFailed) as failure:
                 client.synthesize("Tampered.", voice="en_US-joe-copy")
             assert failure.value.errno == messages.E_VOICE_UNAVAILABLE and "quarantined" in failure.value.reason
+            with pytest.raises(RequestFailed):     # no replay from the audio cache either
+                client.synthesize("Before tampering.", voice="en_US-joe-copy")
             assert client.synthesize("The other voice still speaks.", voice="en_US-joe-medium").audio_seconds > 0.5
             victim.write_bytes(original)                       # a good copy is put back
             wait_for_voice_state(client, "en_US-joe-copy", "ready", timeout=60)
