@@ -1,14 +1,13 @@
 """Griffin-Lim fallback vocoder and the mel parameters it needs, checked against the real Mandarin
 FastSpeech2 + MB-MelGAN voice (ONNX, run through onnxruntime).
 
-The models are found in $TTSD_ZH_ONNX_DIR (default /tmp/zh/onnx215); the model tests skip only if
-those files are missing. The filterbank tests need nothing.
+The model tests use the installed zh_CN-baker voice (the conftest fixture installs it if missing);
+the filterbank tests need nothing.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +18,8 @@ import pytest
 from engine.griffin_lim import (GriffinLimVocoder, MelParameters, derive_mel_parameters, hz_to_mel,
                                 magnitude_spectrogram, mel_band_edges, mel_filterbank, mel_to_hz)
 
-ONNX_DIR = Path(os.environ.get("TTSD_ZH_ONNX_DIR", "/tmp/zh/onnx215"))
-ACOUSTIC_FILE = "fastspeech2.onnx"
-VOCODER_FILE = "mb_melgan.onnx"
+ACOUSTIC_FILE = "acoustic.onnx"
+VOCODER_FILE = "vocoder.onnx"
 SAMPLE_RATE = 24000
 HOP = 300
 
@@ -75,7 +73,7 @@ class ZhVoice:
         return self.vocoder.run(None, {"mels": mel[None].astype(np.float32)})[0].reshape(-1)
 
 
-def load_zh_voice(onnx_dir: Path = ONNX_DIR) -> ZhVoice:
+def load_zh_voice(onnx_dir: Path) -> ZhVoice:
     def session(path: Path) -> onnxruntime.InferenceSession:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 2
@@ -91,16 +89,16 @@ def calibration_set(voice: ZhVoice) -> tuple[list[np.ndarray], list[np.ndarray]]
 
 
 @pytest.fixture(scope="module")
-def zh_voice() -> ZhVoice:
-    missing = [name for name in (ACOUSTIC_FILE, VOCODER_FILE) if not (ONNX_DIR / name).is_file()]
-    if missing:
-        pytest.skip(f"Mandarin ONNX models missing from {ONNX_DIR}: {', '.join(missing)} (set TTSD_ZH_ONNX_DIR)")
-    return load_zh_voice()
+def zh_models(zh_voice) -> ZhVoice:
+    """The installed voice's models; its phone table must be the one written out above."""
+    table = {symbol: ids[0] for symbol, ids in zh_voice.manifest.phoneme_id_map.items()}
+    assert all(table[symbol] == index for symbol, index in SYMBOL_IDS.items())
+    return load_zh_voice(zh_voice.path)
 
 
 @pytest.fixture(scope="module")
-def calibration(zh_voice):
-    return calibration_set(zh_voice)
+def calibration(zh_models):
+    return calibration_set(zh_models)
 
 
 @pytest.fixture(scope="module")
@@ -190,10 +188,10 @@ def test_derived_parameters_fit_and_choose_the_recipe_analysis(derived):
 
 # --- Griffin-Lim
 
-def test_griffin_lim_of_a_fastspeech2_mel_is_speech(zh_voice, derived):
+def test_griffin_lim_of_a_fastspeech2_mel_is_speech(zh_models, derived):
     params, _ = derived
-    mel = zh_voice.mel(phone_ids(SENTENCES[SPEECH_SENTENCE]))
-    neural = zh_voice.audio(mel)
+    mel = zh_models.mel(phone_ids(SENTENCES[SPEECH_SENTENCE]))
+    neural = zh_models.audio(mel)
     vocoder = GriffinLimVocoder(params)
     audio = vocoder.vocode(mel)
 
@@ -221,9 +219,9 @@ def test_griffin_lim_of_a_fastspeech2_mel_is_speech(zh_voice, derived):
     assert spectral_convergence(analysed, target) < 0.4 * spectral_convergence(analysed_random, target)
 
 
-def test_griffin_lim_round_trip_resembles_the_neural_audio(zh_voice, derived):
+def test_griffin_lim_round_trip_resembles_the_neural_audio(zh_models, derived):
     params, _ = derived
-    neural = zh_voice.audio(zh_voice.mel(phone_ids(SENTENCES[0])))
+    neural = zh_models.audio(zh_models.mel(phone_ids(SENTENCES[0])))
     mel = params.model_mel(neural)[:len(neural) // HOP]
     audio = GriffinLimVocoder(params).vocode(mel)
     assert len(audio) == len(neural)
