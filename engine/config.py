@@ -61,6 +61,10 @@ class DaemonConfig:
     def control_endpoint(self) -> str:
         return f"ipc://{self.runtime_dir / 'control.sock'}"
 
+    @property
+    def interrupt_endpoint(self) -> str:
+        return f"ipc://{self.runtime_dir / 'interrupt.sock'}"
+
     def bell_endpoint(self, worker: str) -> str:
         return f"ipc://{self.runtime_dir / (worker + '.bell')}"
 
@@ -119,6 +123,7 @@ class WorkerConfig:
     pcm_ring: str
     voices: list[VoiceRef] = field(default_factory=list)
     g2p_data_dir: str = ""
+    interrupt_endpoint: str = ""    # the supervisor's cancel broadcast (PUB), for stopping model runs
     onnx_threads: int = 1
     output_gain: float = OUTPUT_GAIN
     device: str = ""

@@ -25,6 +25,7 @@ from engine import notify
 from engine.audio_cache import AudioCache, CachedChunk, cache_key
 from engine.config import WORKER_NAMES, DaemonConfig, VoiceRef, WorkerConfig
 from engine.integrity import IntegrityChecker
+from engine.interrupt import publish_cancel
 from engine.jobs import PRIORITY_RANK, Job, JobTable
 from frontends.language import detect_language
 from ipc import messages
@@ -57,6 +58,7 @@ class WorkerProcess:
     process: subprocess.Popen | None = None
     state: str = "stopped"          # starting, ready, backoff, stopped
     restarts: int = 0
+    runs_stopped: int = 0        # model runs cut short by a cancel (engine/interrupt.py)
     started_at: float = 0.0
     last_seen: float = 0.0
     backoff: float = 1.0
@@ -88,6 +90,7 @@ class Supervisor:
         self.authenticator = None
         self.socket_gid: int | None = None
         self.control: zmq.Socket | None = None
+        self.interrupts: zmq.Socket | None = None     # PUB: cancels, so workers stop model runs at once
         self.started_at = time.time()
         self.last_silenced_at: float | None = None     # CLOCK_MONOTONIC of the last device abort
         self.quarantined: dict[str, dict] = {}         # voice -> {"reason", "since"}
@@ -137,7 +140,9 @@ class Supervisor:
             print(f"ttsd: also listening on {self.config.tcp_endpoint} (CURVE; clients need {public_file} and a "
                   "key pair whose public half is in the trust store: `ttsd keys curve-trust`)", file=sys.stderr)
         self._restrict_socket(self.config.endpoint)
-        self._restrict_socket(self.config.control_endpoint)
+        self.interrupts = self._bind(zmq.PUB, self.config.interrupt_endpoint)
+        for internal in (self.config.control_endpoint, self.config.interrupt_endpoint):
+            self._private_socket(internal)
         stages = {"frontend": ("", ""), "acoustic": ("", "vocoder"), "vocoder": ("vocoder", "sink"),
                   "sink": ("sink", "")}
         for name in WORKER_NAMES:
@@ -147,6 +152,7 @@ class Supervisor:
                 control_endpoint=self.config.control_endpoint,
                 bell_endpoint=self.config.bell_endpoint(own) if own else "",
                 next_bell_endpoint=self.config.bell_endpoint(following) if following else "",
+                interrupt_endpoint=self.config.interrupt_endpoint if name in ("acoustic", "vocoder") else "",
                 frames_ring=frames.name,
                 pcm_ring=pcm.name,
                 voices=self.voices,
@@ -217,6 +223,12 @@ class Supervisor:
             if self.socket_gid is not None:
                 os.chown(endpoint[len("ipc://"):], -1, self.socket_gid)
 
+    @staticmethod
+    def _private_socket(endpoint: str) -> None:
+        """Sockets between the supervisor and its workers: the daemon's user only, even in group mode."""
+        if endpoint.startswith("ipc://"):
+            os.chmod(endpoint[len("ipc://"):], 0o600)
+
     def _socket_gid(self) -> int | None:
         """The group that shares the socket: configured, or "ttsd" for a system daemon when it exists."""
         name = self.config.socket_group or ("ttsd" if self.config.system else "")
@@ -255,11 +267,11 @@ class Supervisor:
         unlink_segments_with_prefix(self.config.segment_prefix)
         if self.authenticator is not None:
             self.authenticator.stop()
-        for socket in [*self.client_sockets.values(), self.control]:
+        for socket in [*self.client_sockets.values(), self.control, self.interrupts]:
             if socket is not None:
                 socket.close(0)
         self.context.term()
-        for endpoint in [self.config.endpoint, self.config.control_endpoint] + \
+        for endpoint in [self.config.endpoint, self.config.control_endpoint, self.config.interrupt_endpoint] + \
                 [self.config.bell_endpoint(n) for n in ("vocoder", "sink")]:
             if endpoint.startswith("ipc://"):
                 Path(endpoint[len("ipc://"):]).unlink(missing_ok=True)
@@ -419,6 +431,8 @@ class Supervisor:
             raise
 
     def _broadcast(self, msg) -> None:
+        if isinstance(msg, messages.Cancel) and self.interrupts is not None:
+            publish_cancel(self.interrupts, msg.jobs)
         for name in self.workers:
             self._send_worker(name, msg)
 
@@ -454,6 +468,9 @@ class Supervisor:
             worker.degraded_voices = msg.degraded_voices
             return
         if isinstance(msg, messages.Heartbeat):
+            return
+        if isinstance(msg, messages.RunStopped):
+            worker.runs_stopped += 1
             return
         if isinstance(msg, messages.Silenced):
             self.last_silenced_at = msg.at
@@ -730,7 +747,8 @@ class Supervisor:
     def status(self) -> dict:
         now = time.monotonic()
         workers = [{"name": w.name, "pid": w.pid, "state": w.state, "restarts": w.restarts,
-                    "uptime_s": round(now - w.started_at, 1) if w.pid else 0.0} for w in self.workers.values()]
+                    "runs_stopped": w.runs_stopped, "uptime_s": round(now - w.started_at, 1) if w.pid else 0.0}
+                   for w in self.workers.values()]
         voices = []
         for ref in self.voices:
             problems = [w.failed_voices[ref.name] for w in self.workers.values() if ref.name in w.failed_voices]

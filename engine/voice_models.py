@@ -58,6 +58,8 @@ class PiperAcoustic:
     tests/test_models.py), so it runs in chunks with FLOW_CONTEXT_FRAMES of context and the first
     frames reach the vocoder before the flow has seen the whole clause."""
 
+    run_options: onnxruntime.RunOptions | None = None    # the worker's RunInterrupter sets it
+
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
         self.manifest = manifest
         self.prior = load_verified_session(voice_dir, manifest, "prior.onnx", threads)
@@ -92,11 +94,12 @@ class PiperAcoustic:
             "input_lengths": np.asarray([phonemes.shape[1]], dtype=np.int64),
             "scales": np.asarray([noise_scale, length_scale, noise_w], dtype=np.float32),
         }
-        z_p, y_mask = self.prior.run(["z_p", "y_mask"], feed)
+        z_p, y_mask = self.prior.run(["z_p", "y_mask"], feed, self.run_options)
         return z_p, y_mask
 
     def run_flow(self, z_p: np.ndarray, y_mask: np.ndarray) -> np.ndarray:
-        z = self.flow.run(None, {"z_p": np.ascontiguousarray(z_p), "y_mask": np.ascontiguousarray(y_mask)})[0]
+        z = self.flow.run(None, {"z_p": np.ascontiguousarray(z_p), "y_mask": np.ascontiguousarray(y_mask)},
+                          self.run_options)[0]
         return np.ascontiguousarray(z[0], dtype=np.float32)
 
     def warm_up(self) -> None:
@@ -111,6 +114,7 @@ class FastSpeech2Acoustic:
     short; this guards slow rates)."""
 
     FRAMES_PER_ID_BOUND = 8      # measured ~5.5 mel frames per phone id at speed 1.0; 8 leaves margin
+    run_options: onnxruntime.RunOptions | None = None
 
     def __init__(self, voice_dir: Path, manifest: Manifest, threads: int = 1):
         self.manifest = manifest
@@ -139,7 +143,7 @@ class FastSpeech2Acoustic:
             "f0_ratios": np.ones(1, dtype=np.float32),
             "energy_ratios": np.ones(1, dtype=np.float32),
         }
-        mel = self.session.run(["Identity_1"], feed)[0]
+        mel = self.session.run(["Identity_1"], feed, self.run_options)[0]
         return mel[0].T
 
     def _split(self, ids: list[int], budget: int) -> list[list[int]]:
@@ -164,6 +168,7 @@ class OnnxDecoder:
     """A convolutional decoder: frames [channels, n] -> float audio [n * hop], run in chunks."""
 
     model_file = ""
+    run_options: onnxruntime.RunOptions | None = None
     first_chunk_frames = FIRST_CHUNK_FRAMES
     chunk_frames = CHUNK_FRAMES
     context_frames = CONTEXT_FRAMES
@@ -187,7 +192,7 @@ class PiperDecoder(OnnxDecoder):
     model_file = "decoder.onnx"
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        audio = self.session.run(None, {"z": z[np.newaxis].astype(np.float32, copy=False)})[0]
+        audio = self.session.run(None, {"z": z[np.newaxis].astype(np.float32, copy=False)}, self.run_options)[0]
         return audio.reshape(-1)
 
 
@@ -204,7 +209,8 @@ class MelGanDecoder(OnnxDecoder):
         self.context_frames = manifest.decoder_context_frames
 
     def decode(self, mel: np.ndarray) -> np.ndarray:
-        audio = self.session.run(None, {"mels": np.ascontiguousarray(mel.T[np.newaxis], dtype=np.float32)})[0]
+        audio = self.session.run(None, {"mels": np.ascontiguousarray(mel.T[np.newaxis], dtype=np.float32)},
+                                 self.run_options)[0]
         return audio.reshape(-1)
 
 

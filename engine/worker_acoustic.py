@@ -13,6 +13,7 @@ from pathlib import Path
 
 import zmq
 
+from engine.interrupt import RunInterrupter
 from engine.voice_models import FIRST_FLOW_FRAMES, FastSpeech2Acoustic, PiperAcoustic
 from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
 from ipc import messages
@@ -30,11 +31,13 @@ def main(argv: list[str]) -> int:
     control = ControlChannel(config, context)
     frames_ring = Ring.attach(config.frames_ring)
     bell = make_bell_push(context, config.next_bell_endpoint)
+    interrupter = RunInterrupter(context, config.interrupt_endpoint)
 
     def load(path: Path, manifest: Manifest) -> PiperAcoustic | FastSpeech2Acoustic:
         kind = FastSpeech2Acoustic if manifest.kind == "mel" else PiperAcoustic
         model = kind(path, manifest, config.onnx_threads)
         model.warm_up()
+        model.run_options = interrupter.options
         return model
 
     models, failed = load_voices(config, load)
@@ -88,24 +91,28 @@ def main(argv: list[str]) -> int:
         aux = frames_aux(msg.gain, msg.vocoder)
         total = 0
         aborted = False
+        first_frames = FIRST_FLOW_FRAMES if msg.clause == 0 else None   # only the first clause is urgent
         try:
-            first_frames = FIRST_FLOW_FRAMES if msg.clause == 0 else None   # only the first clause is urgent
-            for z in model.run_chunks(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w, first_frames):
-                for start in range(0, z.shape[1], FRAMES_PER_RECORD):
-                    part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
-                    if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=aux,
-                                             should_abort=lambda job=msg.job: job_cancelled(job),
-                                             timeout=RING_WAIT_SECONDS):
+            with interrupter.running(msg.job):
+                for z in model.run_chunks(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w, first_frames):
+                    for start in range(0, z.shape[1], FRAMES_PER_RECORD):
+                        part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
+                        if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=aux,
+                                                 should_abort=lambda job=msg.job: job_cancelled(job),
+                                                 timeout=RING_WAIT_SECONDS):
+                            aborted = True
+                            break
+                        ring(bell)
+                    total += z.shape[1]
+                    if aborted or job_cancelled(msg.job):
                         aborted = True
                         break
-                    ring(bell)
-                total += z.shape[1]
-                if aborted or job_cancelled(msg.job):
-                    aborted = True
-                    break
         except Exception as error:  # a bad request never kills the worker
-            control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
-                                            reason=f"acoustic model failed: {error}"))
+            if interrupter.was_cancelled(msg.job):     # stopped mid-run by its cancel
+                control.send(messages.RunStopped(job=msg.job))
+            else:
+                control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
+                                                reason=f"acoustic model failed: {error}"))
             continue
         if aborted:
             continue

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from engine.interrupt import RunInterrupter
 from engine.voice_models import (ChunkedDecoder, GriffinLimDecoder, MelGanDecoder, PiperDecoder, chunked_decoder_for,
                                  to_pcm16, trim_leading_silence)
 from engine.workerlib import (ControlChannel, announce_ready, drain, load_voices, log, make_bell_pull, make_bell_push,
@@ -66,8 +67,12 @@ def main(argv: list[str]) -> int:
     pcm_ring = Ring.attach(config.pcm_ring)
     my_bell = make_bell_pull(context, config.bell_endpoint)
     sink_bell = make_bell_push(context, config.next_bell_endpoint)
+    interrupter = RunInterrupter(context, config.interrupt_endpoint)
 
     voices, failed = load_voices(config, lambda path, manifest: load_vocoders(path, manifest, config.onnx_threads))
+    for vocoders in voices.values():
+        if vocoders.neural is not None:
+            vocoders.neural.run_options = interrupter.options
     degraded = {config.voices[i].name: "the neural vocoder failed to load; speaking through Griffin-Lim"
                 for i, vocoders in voices.items() if vocoders.neural is None}
     announce_ready(control, voices, failed, degraded)
@@ -114,29 +119,34 @@ def main(argv: list[str]) -> int:
             continue
         sample_rate = vocoders.pick("neural").manifest.sample_rate
         try:
-            if record.kind == KIND_FRAMES:
-                gain, wanted = split_frames_aux(record.aux)
-                state = clauses.get(key)
-                if state is None:
-                    state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted), urgent=record.seq == 0)
-                z = np.frombuffer(record.payload, dtype=np.float32).reshape(state.decoder.channels, -1)
-                state.gain = gain
-                for piece in state.push(z):
-                    if record.seq == 0 and state.chunks_done == 1:   # the message's very first audio
-                        piece = trim_leading_silence(piece, sample_rate)
-                    emit(KIND_PCM, record.job, record.seq, record.voice, sample_rate, to_pcm16(piece, state.gain))
-            elif record.kind == KIND_CLAUSE_END:
-                state = clauses.pop(key, None)
-                if state is not None:
-                    for piece in state.finish():
+            with interrupter.running(record.job):
+                if record.kind == KIND_FRAMES:
+                    gain, wanted = split_frames_aux(record.aux)
+                    state = clauses.get(key)
+                    if state is None:
+                        state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted), urgent=record.seq == 0)
+                    z = np.frombuffer(record.payload, dtype=np.float32).reshape(state.decoder.channels, -1)
+                    state.gain = gain
+                    for piece in state.push(z):
+                        if record.seq == 0 and state.chunks_done == 1:   # the message's very first audio
+                            piece = trim_leading_silence(piece, sample_rate)
                         emit(KIND_PCM, record.job, record.seq, record.voice, sample_rate, to_pcm16(piece, state.gain))
-                emit(KIND_CLAUSE_END, record.job, record.seq, record.voice, sample_rate)
-            elif record.kind == KIND_JOB_END:
-                emit(KIND_JOB_END, record.job, record.seq, record.voice, sample_rate)
+                elif record.kind == KIND_CLAUSE_END:
+                    state = clauses.pop(key, None)
+                    if state is not None:
+                        for piece in state.finish():
+                            emit(KIND_PCM, record.job, record.seq, record.voice, sample_rate,
+                                 to_pcm16(piece, state.gain))
+                    emit(KIND_CLAUSE_END, record.job, record.seq, record.voice, sample_rate)
+                elif record.kind == KIND_JOB_END:
+                    emit(KIND_JOB_END, record.job, record.seq, record.voice, sample_rate)
         except Exception as error:  # a bad record never kills the worker
             clauses.pop(key, None)
-            control.send(messages.JobFailed(job=record.job, errno=messages.E_WORKER_FAILED,
-                                            reason=f"vocoder failed: {error}"))
+            if interrupter.was_cancelled(record.job):     # stopped mid-run by its cancel
+                control.send(messages.RunStopped(job=record.job))
+            else:
+                control.send(messages.JobFailed(job=record.job, errno=messages.E_WORKER_FAILED,
+                                                reason=f"vocoder failed: {error}"))
 
 
 if __name__ == "__main__":

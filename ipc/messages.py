@@ -188,6 +188,12 @@ class Silenced:
     at: float
 
 
+@message("run_stopped")
+class RunStopped:
+    """A model run of a cancelled job was stopped part-way (see engine/interrupt.py)."""
+    job: int
+
+
 @message("end_job")
 class EndJob:
     """Sent to the acoustic stage after a job's last clause: it marks the end in the frame ring."""

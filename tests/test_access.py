@@ -53,6 +53,8 @@ def test_socket_group_gets_0750_and_the_group(private_data, tmp_path):
         assert mode(daemon.runtime_dir) == 0o750 and os.stat(daemon.runtime_dir).st_gid == group.gr_gid
         socket_path = daemon.runtime_dir / "ttsd.sock"
         assert mode(socket_path) == 0o660 and os.stat(socket_path).st_gid == group.gr_gid
+        for internal in ("control.sock", "interrupt.sock"):     # supervisor <-> workers: owner only
+            assert mode(daemon.runtime_dir / internal) == 0o600
     finally:
         daemon.stop()
 
