@@ -91,6 +91,7 @@ SILENCE_WAIT = 2.0                                # give up on a fresh last_sile
 STOPS, QUICK_STOPS = 50, 3
 CLIENTS, QUICK_CLIENTS = 8, 2
 SENTENCES_PER_CLIENT = 3
+AFTER_STOP_ROUNDS = 10
 CAPTURE_RATE = 22050
 
 
@@ -133,6 +134,7 @@ class EngineResult:
     note: str = ""
     stops: StopResult | None = None
     concurrency: ConcurrencyResult | None = None
+    after_stop: list[float] = field(default_factory=list)   # TTFA of a new sentence right after a stop
 
     def summary(self) -> dict[str, float]:
         ttfas = [t.ttfa for t in self.sentences]
@@ -222,7 +224,33 @@ def bench_ttsd(endpoint: str, sentences: list[str], paragraph: str, note: str) -
             return Timing(ttfa=result.first_audio - result.request_sent,
                           total=result.finished - result.request_sent, audio=result.audio_seconds)
 
-        return measure("ttsd", synthesize, sentences, paragraph, note)
+        result = measure("ttsd", synthesize, sentences, paragraph, note)
+        result.after_stop = [barge_in(client, paragraph, sentence, delay, synthesize)
+                             for sentence, delay in zip(sentences[:AFTER_STOP_ROUNDS], stop_delays(AFTER_STOP_ROUNDS))]
+        return result
+
+
+def stop_delays(count: int) -> list[float]:
+    rng = random.Random(7)
+    return [rng.uniform(0.05, 1.0) for _ in range(count)]
+
+
+def barge_in(client, long_text: str, sentence: str, delay: float, synthesize: Callable[[str], Timing]) -> float:
+    """What a screen reader does on a key press: stop what is speaking, speak something new at once."""
+    from ipc.client import RequestFailed
+
+    events = client.speak_events(long_text)
+    for event, _payload in events:
+        if event.get("event") == "audio":
+            break
+    time.sleep(delay)
+    client.stop()
+    try:
+        for _ in events:
+            pass
+    except RequestFailed:
+        pass
+    return synthesize(sentence).ttfa
 
 
 def wait_fresh_silence(client, after: float, timeout: float = SILENCE_WAIT) -> float | None:
@@ -602,6 +630,9 @@ def format_table(ttsd: EngineResult, piper: EngineResult, sentence_count: int, p
                  "(after 1 warm-up request each)")
     rows = [(label, ours[key], theirs[key], fmt, True) for key, label, fmt in ROWS]
     rows += stop_rows(ttsd.stops, piper.stops)
+    if ttsd.after_stop:
+        rows += [("TTFA right after a stop p50 (ms)", 1000 * percentile(ttsd.after_stop, 50), None, "{:.0f}", False),
+                 ("TTFA right after a stop max (ms)", 1000 * max(ttsd.after_stop), None, "{:.0f}", False)]
     rows += concurrency_rows(ttsd.concurrency, piper.concurrency)
     width = max(len(row[0]) for row in rows)
     lines.append(f"{'metric':{width}} | {'ttsd':>10} | {'piper-tts':>10} | {'ratio':>6}")
@@ -624,6 +655,10 @@ def format_table(ttsd: EngineResult, piper: EngineResult, sentence_count: int, p
                          "'playing'")
         for note in ttsd.stops.notes:
             lines.append(f"  {note}")
+    if ttsd.after_stop:
+        lines.append(f"TTFA right after a stop (ttsd): {len(ttsd.after_stop)} rounds of: the paragraph text, stopped "
+                     "0.05-1 s after its first audio, then at once a new sentence (a screen reader's key press); "
+                     "piper-tts has no stop, so n/a")
     if piper.stops is not None:
         lines.append("* piper-tts has no stop API: time from the stop moment (same random delay after its first "
                      "chunk) until synthesize() yields again and can be abandoned (the sentence it is blocked in); "
@@ -736,7 +771,8 @@ def run_bench(args) -> int:
         report = {"machine": machine(), "sentences": sentences, "paragraph": paragraph,
                   "results": {r.name: {"summary": r.summary(), "note": r.note, "sentences": [asdict(t) for t in r.sentences],
                                        "paragraph": asdict(r.paragraph), "stops": stop_report(r.stops),
-                                       "concurrency": None if r.concurrency is None else asdict(r.concurrency)}
+                                       "concurrency": None if r.concurrency is None else asdict(r.concurrency),
+                                       "after_stop": r.after_stop}
                               for r in (ttsd, piper)}}
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -22,7 +22,7 @@ def test_bench_quick_prints_both_columns(joe_voice, data_dir, tmp_path):
     assert "machine: nproc=" in result.stdout
     for row in ("stop-to-silence p50 (ms)", "stop-to-silence p95 (ms)", "stop-to-silence max (ms)",
                 "stops measured / sent", "2 clients: audio s per wall s", "2 clients: TTFA p50 (ms)",
-                "2 clients: TTFA max (ms)", "2 clients: errors"):
+                "2 clients: TTFA max (ms)", "2 clients: errors", "TTFA right after a stop p50 (ms)"):
         assert any(line.startswith(row) for line in result.stdout.splitlines()), row
     assert "targets (from the issue):" in result.stdout
     results = json.loads(report.read_text())["results"]
@@ -33,6 +33,7 @@ def test_bench_quick_prints_both_columns(joe_voice, data_dir, tmp_path):
         assert engine["concurrency"]["clients"] == 2 and engine["concurrency"]["requests"] == 6
         assert engine["stops"] is not None
     assert results["piper-tts"]["stops"]["attempts"] == 3
+    assert len(results["ttsd"]["after_stop"]) == 2 and all(0 < t < 5 for t in results["ttsd"]["after_stop"])
     ttsd_stops = results["ttsd"]["stops"]
     assert ttsd_stops["skipped"] or ttsd_stops["attempts"] == 3
 
