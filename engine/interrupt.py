@@ -19,7 +19,8 @@ from contextlib import contextmanager
 import onnxruntime
 import zmq
 
-REMEMBERED_CANCELS = 4096
+from engine.workerlib import MAX_REMEMBERED_CANCELS
+from ipc import messages
 
 
 def publish_cancel(socket: zmq.Socket, jobs: list[int]) -> None:
@@ -37,7 +38,7 @@ class RunInterrupter:
         self.options = onnxruntime.RunOptions()
         self.lock = threading.Lock()
         self.current_job: int | None = None
-        self.cancelled: deque = deque(maxlen=REMEMBERED_CANCELS)
+        self.cancelled: deque = deque(maxlen=MAX_REMEMBERED_CANCELS)
         if endpoint:
             threading.Thread(target=self._listen, args=(context, endpoint), name="interrupt",
                              daemon=True).start()
@@ -78,3 +79,9 @@ class RunInterrupter:
         """After a failed run: was it stopped because its job was cancelled?"""
         with self.lock:
             return job in self.cancelled
+
+    def outcome(self, job: int, reason: str):
+        """What a worker reports after a run for `job` raised: a stop on cancel, or a real failure."""
+        if self.was_cancelled(job):
+            return messages.RunStopped(job=job)
+        return messages.JobFailed(job=job, errno=messages.E_WORKER_FAILED, reason=reason)

@@ -108,11 +108,7 @@ def main(argv: list[str]) -> int:
                         aborted = True
                         break
         except Exception as error:  # a bad request never kills the worker
-            if interrupter.was_cancelled(msg.job):     # stopped mid-run by its cancel
-                control.send(messages.RunStopped(job=msg.job))
-            else:
-                control.send(messages.JobFailed(job=msg.job, errno=messages.E_WORKER_FAILED,
-                                                reason=f"acoustic model failed: {error}"))
+            control.send(interrupter.outcome(msg.job, f"acoustic model failed: {error}"))
             continue
         if aborted:
             continue

@@ -142,11 +142,7 @@ def main(argv: list[str]) -> int:
                     emit(KIND_JOB_END, record.job, record.seq, record.voice, sample_rate)
         except Exception as error:  # a bad record never kills the worker
             clauses.pop(key, None)
-            if interrupter.was_cancelled(record.job):     # stopped mid-run by its cancel
-                control.send(messages.RunStopped(job=record.job))
-            else:
-                control.send(messages.JobFailed(job=record.job, errno=messages.E_WORKER_FAILED,
-                                                reason=f"vocoder failed: {error}"))
+            control.send(interrupter.outcome(record.job, f"vocoder failed: {error}"))
 
 
 if __name__ == "__main__":
