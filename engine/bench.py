@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.config import VOCODER_THREADS
+from engine.config import ACOUSTIC_THREADS, VOCODER_THREADS
 from models import catalogue, paths
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -741,8 +741,8 @@ def run_bench(args) -> int:
                                                     env=pulse.env if pulse is not None else None)
                 print(f"measuring ttsd at {endpoint} ...", file=sys.stderr, flush=True)
                 note = (f"external daemon at {endpoint}" if daemon is None else
-                        ("daemon started by bench with default settings (onnxruntime threads: acoustic 1, vocoder "
-                         f"{VOCODER_THREADS}) but the audio cache off, so every request is synthesized"))
+                        ("daemon started by bench with default settings (onnxruntime threads: acoustic "
+                         f"{ACOUSTIC_THREADS}, vocoder {VOCODER_THREADS}) but the audio cache off, so every request is synthesized"))
                 ttsd = bench_ttsd(endpoint, sentences, paragraph, note + ", via the IPC client")
                 if stops:
                     if skipped:

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--voice", help="default voice")
     serve.add_argument("--config", type=Path, help="TOML settings file (default: $XDG_CONFIG_HOME/ttsd/ttsd.toml, "
                        "/etc/ttsd/ttsd.toml with --system, if it exists); command-line options win")
-    serve.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads of the acoustic stage")
+    serve.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads of the acoustic stage (default: 2 where there are 2 cores)")
     serve.add_argument("--vocoder-threads", type=int, default=None,
                        help="onnxruntime intra-op threads of the vocoder (default: 2 where there are 2 cores)")
     serve.add_argument("--device", default=None, help="audio output device for --play: index or part of its "
