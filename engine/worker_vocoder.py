@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
                     gain, wanted = split_frames_aux(record.aux)
                     state = clauses.get(key)
                     if state is None:
-                        state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted), urgent=record.seq == 0)
+                        state = clauses[key] = chunked_decoder_for(vocoders.pick(wanted), record.seq)
                     z = np.frombuffer(record.payload, dtype=np.float32).reshape(state.decoder.channels, -1)
                     state.gain = gain
                     for piece in state.push(z):
