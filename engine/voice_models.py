@@ -17,7 +17,7 @@ import onnxruntime
 from models.manifest import Manifest, ManifestError
 
 FIRST_CHUNK_FRAMES = 12      # small first chunk: first PCM leaves quickly
-CHUNK_FRAMES = 192           # chunks grow up to this: context overhead falls to (192 + 24) / 192
+CHUNK_FRAMES = 192           # chunks grow up to this: context overhead falls to (192 + 20) / 192
 CONTEXT_FRAMES = 10          # the decoder's receptive field: 10 frames give >120 dB SNR, 8 only ~65 (tests)
 LATER_CLAUSE_CHUNK_FRAMES = 1024   # later clauses: usually one decoder call per clause, no context overhead
 SECOND_CLAUSE_FIRST_CHUNK_FRAMES = 48   # ~0.56 s: out well before a short first clause has played
@@ -299,12 +299,12 @@ def chunked_decoder_for(decoder, clause: int = 0) -> ChunkedDecoder:
     while earlier ones play, so they go in one piece: every chunk costs 2 x context frames extra."""
     later = max(decoder.chunk_frames, LATER_CLAUSE_CHUNK_FRAMES)
     if clause == 0:
-        return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=decoder.first_chunk_frames,
-                              chunk=decoder.chunk_frames)
-    if clause == 1:
-        return ChunkedDecoder(decoder, context=decoder.context_frames,
-                              first_chunk=max(decoder.first_chunk_frames, SECOND_CLAUSE_FIRST_CHUNK_FRAMES), chunk=later)
-    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=later, chunk=later)
+        first, chunk = decoder.first_chunk_frames, decoder.chunk_frames
+    elif clause == 1:
+        first, chunk = max(decoder.first_chunk_frames, SECOND_CLAUSE_FIRST_CHUNK_FRAMES), later
+    else:
+        first, chunk = later, later
+    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=first, chunk=chunk)
 
 
 def decode_in_chunks(decoder, z: np.ndarray, first_chunk: int, chunk: int,

@@ -26,8 +26,8 @@ FRAMES_PER_RECORD = 32
 RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
 # The acoustic stage runs ahead of playback; the vocoder feeds the sound card. When both want the
 # CPU (the tail of a first clause against its first audio chunk, or a long text), the vocoder
-# should win: measured on 2 cores, first-chunk decode 38 -> 25 ms and the 3-paragraph wall
-# 7.67 -> 7.24 s. The kernel applies nice within an autogroup (the daemon's session) or cgroup
+# should win: measured on 2 cores, first-chunk decode 38 -> 25 ms (3-paragraph wall unchanged in
+# a 3-round A/B). The kernel applies nice within an autogroup (the daemon's session) or cgroup
 # (a systemd service), so this ranks ttsd's own stages, not ttsd against other programs.
 ACOUSTIC_NICE = 10
 
