@@ -16,7 +16,9 @@ Usage: .venv/bin/python bench/speechd_latency.py [--runs N] [--no-piper]
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -56,9 +58,12 @@ QUIET_AFTER = 1.0      # seconds of silence that count as "stopped"
 
 @dataclass
 class TimedCapture:
-    """parec reader thread: (arrival time, loud?) per chunk, so sound onsets get wall-clock times."""
+    """parec reader thread: the arrival time of every loud chunk, so sound onsets get wall-clock
+    times. Only loud arrivals are kept, in order, and looked up by bisection: the harness shares
+    the two cores with what it measures, and scanning minutes of chunks every few ms would slow
+    the synthesizer it is timing."""
     process: subprocess.Popen
-    chunks: list[tuple[float, bool]] = field(default_factory=list)
+    loud_times: list[float] = field(default_factory=list)
 
     def run(self) -> None:
         stream = self.process.stdout
@@ -67,23 +72,23 @@ class TimedCapture:
             if not data:
                 return
             samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
-            self.chunks.append((time.monotonic(), bool(len(samples) and np.abs(samples.astype(np.int32)).max() > SILENCE_LEVEL)))
+            if len(samples) and np.abs(samples.astype(np.int32)).max() > SILENCE_LEVEL:
+                self.loud_times.append(time.monotonic())
 
     def first_sound_after(self, t0: float, timeout: float = 30.0) -> float | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for when, loud in list(self.chunks):
-                if when >= t0 and loud:
-                    return when
-            time.sleep(0.005)
+            index = bisect.bisect_left(self.loud_times, t0)
+            if index < len(self.loud_times):
+                return self.loud_times[index]
+            time.sleep(0.002)
         return None
 
     def last_sound_after(self, t0: float) -> float:
         """Wait for QUIET_AFTER seconds of silence after t0; return when sound last arrived."""
         while True:
             time.sleep(0.05)
-            loud = [when for when, is_loud in list(self.chunks) if when >= t0 and is_loud]
-            last = loud[-1] if loud else t0
+            last = max(t0, self.loud_times[-1]) if self.loud_times else t0
             if time.monotonic() - last > QUIET_AFTER:
                 return last
 
@@ -204,6 +209,7 @@ def main() -> int:
         parec.wait(10)
         daemon.stop()
         pulse.stop()
+        shutil.rmtree(base, ignore_errors=True)
     print(f"\nspeech-dispatcher 0.11 -> PulseAudio null sink, {args.runs} runs each, "
           f"{os.cpu_count()} CPUs; median (min, max)")
     print(f"{'module':15} {'new message -> first sound':34} {'repeated message -> first sound':34} "
@@ -213,6 +219,9 @@ def main() -> int:
     print(f"\nnew messages: {len(SHORT)} different 7-9 word sentences, one per run; repeated: {REPEATED!r} said "
           f"once, then measured (ttsd replays it from its audio cache); cancel: {len(LONG.split())}-word text "
           "cancelled 1 s into its sound.")
+    for result in results:
+        runs = " ".join(f"{1000 * value:.0f}" for value in result["ttfa"])
+        print(f"{result['module']} new-message runs, in order (ms): {runs}")
     return 0
 
 
