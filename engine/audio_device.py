@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BLOCK_FRAMES = 256          # ~12 ms at 22050 Hz: small buffers for low latency
+# A started stream calls back ~86 times a second even when it only plays silence, and keeps the
+# sound server's device running (PulseAudio then never suspends it). After this long with nothing
+# to play the stream is stopped (corked); starting it again took ~1 ms, first callback included,
+# on PulseAudio (measured), so the next message does not pay for it.
+IDLE_STOP_SECONDS = 2.0
 END_OF_JOB = None
 
 
@@ -76,6 +81,7 @@ class DevicePlayer:
     started: deque = field(default_factory=deque)     # (job, clause, monotonic time of its first sample)
     finished: deque = field(default_factory=deque)    # PlayedJob, in play order
     lock: threading.Lock = field(default_factory=threading.Lock)
+    idle_since: float | None = None   # when the player last had nothing to play (None: busy)
 
     def open(self, voice_rate: int) -> None:
         """Open the device at the voice's rate, or at the device's own rate (then we resample)."""
@@ -109,6 +115,8 @@ class DevicePlayer:
         samples = resample(np.frombuffer(pcm, dtype="<i2"), sample_rate, self.stream_rate)
         with self.lock:
             self.queues.setdefault(job, deque()).append((clause, samples))
+        if self.stream is not None and self.stream.stopped:
+            self.stream.start()
 
     def end(self, job: int) -> None:
         with self.lock:
@@ -129,6 +137,20 @@ class DevicePlayer:
             self.stream.abort()
             self.stream.start()
         return playing
+
+    def stop_when_idle(self, now: float, after: float = IDLE_STOP_SECONDS) -> None:
+        """Stop the stream once nothing has been queued or playing for `after` seconds."""
+        if self.stream is None or self.stream.stopped:
+            return
+        with self.lock:
+            busy = bool(self.queues) or self.current_job is not None
+        if busy:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
+        elif now - self.idle_since >= after:
+            self.stream.stop()
+            self.idle_since = None
 
     def _fill(self, out, frames, _time, _status) -> None:
         """PortAudio callback: copy the next samples of the current job, silence when idle."""

@@ -80,6 +80,7 @@ def main(argv: list[str]) -> int:
             samples = round(done.samples * rate / max(1, player.stream_rate))
             control.send(messages.JobFinished(job=done.job, samples=samples))
             forget(done.job)
+        player.stop_when_idle(time.monotonic())
         control.tick()
         record = pcm_ring.read()
         if record is None or record.job in cancelled:

@@ -115,3 +115,25 @@ def test_pause_silences_the_device_and_resume_plays_the_rest(pulse, playing_daem
     resume_clause = next(e for e in outcome["events"] if e.get("event") == "paused")["resume_clause"]
     assert resume_clause >= 1
     assert voiced_seconds(resumed_audio, RATE) > 1.0      # the rest was played after resume
+
+
+def sink_inputs(pulse) -> list[str]:
+    """`pactl list sink-inputs`, one block per stream playing into the server."""
+    import subprocess
+    out = subprocess.run(["pactl", "list", "sink-inputs"], env=pulse.env, capture_output=True, text=True,
+                         check=True).stdout
+    return out.split("Sink Input #")[1:]
+
+
+def test_an_idle_device_stream_is_stopped_and_restarts_for_the_next_message(pulse, playing_daemon):
+    from engine.audio_device import IDLE_STOP_SECONDS
+    with Client(playing_daemon.endpoint) as client:
+        client.synthesize("Before the pause.", output="play")
+        time.sleep(IDLE_STOP_SECONDS + 2.5)      # the sink checks at least once a second
+        streams = sink_inputs(pulse)
+        assert streams and all("Corked: yes" in block for block in streams), streams
+        capture = pulse.capture(RATE)
+        result = client.synthesize("After the pause the device starts again.", output="play")
+        time.sleep(0.3)
+        samples = capture.stop()
+    assert voiced_seconds(samples, RATE) > result.audio_seconds - 0.6
