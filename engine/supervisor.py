@@ -131,11 +131,13 @@ class Supervisor:
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.clients = self._bind(zmq.ROUTER, self.config.endpoint)
         self.clients.setsockopt(zmq.SNDHWM, CLIENT_SNDHWM)
+        self.clients.setsockopt(zmq.ROUTER_MANDATORY, 1)   # a send to a gone client fails: _send_client
         self.client_sockets = {LOCAL: self.clients}
         if self.config.tcp_endpoint:
             self.authenticator = start_authenticator(self.context, self.config.system)
             tcp, public_file = make_server_socket(self.context, self.config.tcp_endpoint, self.config.data_dir)
             tcp.setsockopt(zmq.SNDHWM, CLIENT_SNDHWM)
+            tcp.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.client_sockets[TCP] = tcp
             print(f"ttsd: also listening on {self.config.tcp_endpoint} (CURVE; clients need {public_file} and a "
                   "key pair whose public half is in the trust store: `ttsd keys curve-trust`)", file=sys.stderr)
@@ -535,6 +537,9 @@ class Supervisor:
     def _finish_with_error(self, job: Job, errno: int, reason: str) -> None:
         self._reply(job, messages.reply_error(job.request_id, errno, reason,
                                               event="cancelled" if errno == messages.E_CANCELLED else "failed"))
+        self._drop_job(job)
+
+    def _drop_job(self, job: Job) -> None:
         self.jobs.remove(job.id)
         self.audio_cache.discard(job.id)
         self.acoustic_in_flight = [entry for entry in self.acoustic_in_flight if entry[0] != job.id]
@@ -552,8 +557,20 @@ class Supervisor:
     def _send_client(self, envelope: list[bytes], frames: list[bytes]) -> None:
         try:
             self.client_sockets[envelope[0]].send_multipart(envelope[1:] + frames, zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the client is gone or not reading; its jobs end on their own
+        except zmq.ZMQError as error:
+            # EAGAIN: a slow client's buffer is full and this frame is lost (CLIENT_SNDHWM).
+            if error.errno == errno_codes.EHOSTUNREACH:
+                self._drop_jobs_of(envelope)
+
+    def _drop_jobs_of(self, envelope: list[bytes]) -> None:
+        """The client has disconnected: nobody is waiting for its jobs, and a long text left behind
+        would keep the pipeline from everyone else's speech for minutes. No reply: it has nowhere
+        to go."""
+        gone = [job for job in self.jobs.all() + self.jobs.paused() if job.envelope == envelope]
+        for job in gone:
+            self._drop_job(job)
+        if gone:
+            print(f"ttsd: a client disconnected; dropped its {len(gone)} job(s)", file=sys.stderr, flush=True)
 
     # ---- clients --------------------------------------------------------------------------
 

@@ -255,6 +255,28 @@ def test_stop_cancels_long_text_and_next_request_is_clean(shared_daemon):
     assert abs(after.audio_seconds - alone.audio_seconds) < 0.35
 
 
+def test_jobs_of_a_client_that_disconnects_are_dropped(shared_daemon):
+    """A client gone mid-stream (crashed, Ctrl-C) must not leave minutes of speech in the pipeline
+    ahead of everyone else: its job is dropped when the daemon next tries to send to it."""
+    ghost_text = " ".join(SENTENCES * 40)           # minutes of audio: would still be queued below
+    ghost = zmq.Context.instance().socket(zmq.DEALER)
+    ghost.setsockopt(zmq.LINGER, 0)
+    ghost.connect(shared_daemon.endpoint)
+    ghost.send(json.dumps({"type": "speak", "id": "ghost", "text": ghost_text}).encode())
+    audio_chunks = 0
+    while audio_chunks < 2:
+        assert ghost.poll(30_000), "no audio for the ghost's request"
+        audio_chunks += json.loads(ghost.recv_multipart()[0]).get("event") == "audio"
+    ghost.close()
+    with Client(shared_daemon.endpoint) as other:
+        deadline = time.monotonic() + 60
+        while other.status()["queue"]["jobs"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert other.status()["queue"]["jobs"] == 0, "the disconnected client's job is still queued"
+        assert other.synthesize("Still here.").audio_seconds > 0.3
+    assert "a client disconnected; dropped its 1 job(s)" in shared_daemon.log()
+
+
 def test_concurrent_clients_get_their_own_audio(shared_daemon):
     import concurrent.futures
 
