@@ -7,7 +7,12 @@ import socket
 
 
 def send(*fields: str) -> bool:
-    """Tell systemd about our state; a no-op (False) when not run by systemd."""
+    """Tell systemd about our state; a no-op (False) when not run by systemd.
+
+    Never blocks: a datagram socket whose reader is behind (its queue holds
+    net.unix.max_dgram_qlen datagrams) would otherwise freeze the supervisor's loop,
+    so a full queue drops this datagram and returns False.
+    """
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
@@ -16,7 +21,7 @@ def send(*fields: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.connect(address)
-            sock.sendall("\n".join(fields).encode())
+            sock.send("\n".join(fields).encode(), socket.MSG_DONTWAIT)
         return True
     except OSError:
         return False

@@ -318,7 +318,8 @@ class Supervisor:
             print(f"ttsd: ready, {len(self.voices)} voice(s), listening on {self.config.endpoint}",
                   file=sys.stderr, flush=True)
             notify.send("READY=1", f"STATUS=ready: {len(self.voices)} voice(s)")
-        notify.send("WATCHDOG=1")
+        if self.ready_announced:                    # systemd's watchdog runs once start-up is over
+            notify.send("WATCHDOG=1")
         self.audio_cache.keep_only(set(self.jobs.active_ids()))
         self._apply_integrity_verdicts()
         self._dispatch()
