@@ -31,7 +31,7 @@ from frontends.language import detect_language
 from ipc import messages
 from ipc.curve import make_server_socket, start_authenticator
 from ipc.ring import VOCODERS, Ring, unlink_segments_with_prefix
-from models.install import english_g2p_data_dir, installed_voices
+from models.installed import english_g2p_data_dir, installed_voices
 from models.manifest import Manifest
 from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify_manifest
 

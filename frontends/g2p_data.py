@@ -191,7 +191,7 @@ def load_g2p(nltk_data_dir: Path) -> "CorrectedG2p":
                 f"NLTK resource {resource!r} not found in {nltk_data_dir} "
                 f"(run prepare_nltk_data on it first); refusing to let g2p_en download it"
             ) from error
-    with _downloads_refused():
+    with _downloads_refused(), _inflect_typechecks_skipped():
         import g2p_en
     try:
         tagger_path = nltk.data.find(TAGGER_RESOURCE, paths=own_path)
@@ -211,6 +211,27 @@ def load_g2p(nltk_data_dir: Path) -> "CorrectedG2p":
         tagger_name = "averaged_perceptron"
     setup = G2pSetup(nltk_data_dir=nltk_data_dir, tagger=tagger_name)
     return CorrectedG2p(g2p_en.G2p(), pos_tag, setup)
+
+
+@contextlib.contextmanager
+def _inflect_typechecks_skipped() -> Iterator[None]:
+    """Import inflect (g2p_en imports it) without typeguard instrumenting its methods.
+
+    typeguard's @typechecked re-parses the source of every decorated function at import: 3.7 of
+    g2p_en's 4.4 s import, paid on every front-end start and restart (jaraco/inflect#212). inflect
+    only spells digits for g2p_en, and digits are spelled by english_numbers before G2P, so its
+    argument checks never run for us anyway."""
+    try:
+        import typeguard
+    except ImportError:  # an inflect without typeguard imports quickly already
+        yield
+        return
+    original = typeguard.typechecked
+    typeguard.typechecked = lambda target=None, **_options: target if target is not None else (lambda t: t)
+    try:
+        yield
+    finally:
+        typeguard.typechecked = original
 
 
 @contextlib.contextmanager

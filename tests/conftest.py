@@ -70,7 +70,7 @@ def private_data_dir(tmp_path: Path, data_dir: Path, voices: list) -> tuple[Path
     English G2P data, signed with a fresh test key; returns it and an environment that trusts the key."""
     import shutil
 
-    from models.install import english_g2p_data_dir
+    from models.installed import english_g2p_data_dir
 
     root = tmp_path / "data"
     shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))

@@ -40,7 +40,7 @@ def phoneme_id_map(joe_voice) -> dict[str, list[int]]:
 @pytest.fixture(scope="session")
 def nltk_dir(joe_voice, data_dir) -> Path:
     """The NLTK data the installer fetched (real averaged perceptron tagger, CMU dictionary)."""
-    from models.install import english_g2p_data_dir
+    from models.installed import english_g2p_data_dir
     return english_g2p_data_dir(data_dir)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ipc import messages
 from ipc.client import Client, RequestFailed
-from models.install import english_g2p_data_dir
+from models.installed import english_g2p_data_dir
 from tests.conftest import copy_voice, make_signing_key
 
 

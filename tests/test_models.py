@@ -96,7 +96,9 @@ def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
         assert pieces[0].shape[1] == first_frames
     chunked = np.concatenate(pieces, axis=1)
     assert chunked.shape == whole.shape
-    assert np.abs(chunked - whole).max() < 1e-4
+    # Float noise alone (different shapes, different kernels) reaches ~1.3e-4 even with 40 frames of
+    # context; 8 frames too few context (20) gives 2e-3, so 5e-4 still catches a context that is short.
+    assert np.abs(chunked - whole).max() < 5e-4
 
 
 @pytest.mark.parametrize("first_chunk,chunk,arrival", [(12, 48, 7), (5, 17, 32), (30, 30, 1), (1, 3, 100)])

@@ -17,7 +17,8 @@ import pytest
 from ipc import messages
 from ipc.client import Client, RequestFailed
 from models import signing
-from models.install import english_g2p_data_dir, install_voice
+from models.install import install_voice
+from models.installed import english_g2p_data_dir
 from models.signing import BadSignature, MissingSignature, UnknownKey, sign_manifest, verify_manifest
 from tests.conftest import DEFAULT_VOICE, copy_voice, make_signing_key, start_daemon
 
