@@ -115,6 +115,7 @@ def read_config_file(path: Path) -> dict:
 class VoiceRef:
     name: str
     path: str
+    manifest_sha256: str = ""     # of the manifest the supervisor verified; workers load only that one
 
 
 @dataclass

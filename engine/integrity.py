@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import VoiceRef
 from models.manifest import Manifest, ManifestError, mismatched_files
 
 
@@ -27,7 +28,7 @@ class Verdict:
 class IntegrityChecker:
     """Every `interval` seconds, verify each voice directory against its manifest."""
 
-    def __init__(self, voices: dict[str, Path], manifests: dict[str, Manifest], interval: float):
+    def __init__(self, voices: list[VoiceRef], manifests: dict[str, Manifest], interval: float):
         self.voices = voices
         self.manifests = manifests
         self.interval = interval
@@ -44,8 +45,8 @@ class IntegrityChecker:
 
     def _run(self) -> None:
         while not self.stopping.wait(self.interval):
-            for name, path in self.voices.items():
-                self.verdicts.put(check_voice(name, path, self.manifests[name]))
+            for voice in self.voices:
+                self.verdicts.put(check_voice(voice, self.manifests[voice.name]))
 
     def results(self) -> list[Verdict]:
         found = []
@@ -56,16 +57,14 @@ class IntegrityChecker:
                 return found
 
 
-def check_voice(name: str, path: Path, loaded: Manifest) -> Verdict:
-    """The files must match the manifest the daemon loaded (a changed manifest counts as tampering)."""
+def check_voice(voice: VoiceRef, loaded: Manifest) -> Verdict:
+    """The manifest must be byte for byte the one verified at start, and the files must match it."""
     try:
-        current = Manifest.load(path)
-        if current.files != loaded.files:
-            raise ManifestError(f"voice {name}: manifest changed on disk since the daemon loaded it")
-        problems = mismatched_files(path, loaded)
+        Manifest.load(Path(voice.path), voice.manifest_sha256)
+        problems = mismatched_files(Path(voice.path), loaded)
         if problems:
-            return Verdict(voice=name, ok=False, reason="; ".join(problems.values()), checked_at=time.time(),
+            return Verdict(voice=voice.name, ok=False, reason="; ".join(problems.values()), checked_at=time.time(),
                            bad_files=tuple(sorted(problems)))
-        return Verdict(voice=name, ok=True, reason="", checked_at=time.time())
+        return Verdict(voice=voice.name, ok=True, reason="", checked_at=time.time())
     except ManifestError as error:
-        return Verdict(voice=name, ok=False, reason=str(error), checked_at=time.time())
+        return Verdict(voice=voice.name, ok=False, reason=str(error), checked_at=time.time())

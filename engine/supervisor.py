@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno as errno_codes
 import fcntl
 import grp
+import hashlib
 import os
 import signal
 import subprocess
@@ -31,8 +32,8 @@ from frontends.language import detect_language
 from ipc import messages
 from ipc.curve import make_server_socket, start_authenticator
 from ipc.ring import VOCODERS, Ring, unlink_segments_with_prefix
-from models.installed import english_g2p_data_dir, installed_voices
-from models.manifest import Manifest
+from models.installed import InstalledVoice, english_g2p_data_dir, installed_voices
+from models.manifest import MANIFEST_NAME, Manifest, ManifestError
 from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify_manifest
 
 SHUTDOWN_GRACE = 3.0
@@ -116,9 +117,9 @@ class Supervisor:
         if not installed:
             raise StartupError(f"no voices installed in {self.config.data_dir}; "
                                "run `ttsd voices install en_US-joe-medium` first")
-        installed = self._check_signatures(installed)
-        self.voices = [VoiceRef(name=v.name, path=str(v.path)) for v in installed]
-        self.manifests = {v.name: v.manifest for v in installed}
+        accepted = self._check_signatures(installed)
+        self.voices = [VoiceRef(name=v.name, path=str(v.path), manifest_sha256=digest) for v, digest in accepted]
+        self.manifests = {v.name: v.manifest for v, _digest in accepted}
         if not self.voices:
             raise StartupError("no voice passed the signature check: " + "; ".join(self.refused.values())
                                + f" (trusted keys are read from {', '.join(map(str, trust_dirs(self.config.system)))})")
@@ -170,19 +171,27 @@ class Supervisor:
             self.workers[name] = WorkerProcess(name=name, config_path=path, backoff=self.config.backoff_start)
         for worker in self.workers.values():
             self._spawn(worker)
-        self.integrity = IntegrityChecker({v.name: Path(v.path) for v in self.voices}, self.manifests,
-                                          self.config.integrity_interval)
+        self.integrity = IntegrityChecker(self.voices, self.manifests, self.config.integrity_interval)
         self.integrity.start()
         notify.send("STATUS=loading voices")
 
-    def _check_signatures(self, installed: list) -> list:
-        """Voices whose manifest is signed by a trusted key; the others are refused (or, with
+    def _check_signatures(self, installed: list) -> list[tuple[InstalledVoice, str]]:
+        """Voices whose manifest is signed by a trusted key, each with the sha256 of the manifest bytes
+        checked: workers load only that manifest, so weights swapped in later (with a rewritten
+        manifest) never load, not even into a restarted worker. The others are refused (or, with
         --allow-unsigned, loaded with a warning)."""
         trusted = load_trusted_keys(self.config.system)
         accepted = []
         for voice in installed:
             try:
-                verify_manifest(voice.path, trusted)
+                data = (voice.path / MANIFEST_NAME).read_bytes()
+                checked = InstalledVoice(voice.name, voice.path, Manifest.parse(data, voice.path / MANIFEST_NAME))
+            except (OSError, ManifestError) as error:
+                self.refused[voice.name] = f"cannot read its manifest: {error}"
+                print(f"ttsd: REFUSED voice {voice.name}: {self.refused[voice.name]}", file=sys.stderr, flush=True)
+                continue
+            try:
+                verify_manifest(voice.path, trusted, manifest=data)
             except SignatureError as error:
                 if self.config.allow_unsigned:
                     print(f"ttsd: WARNING: --allow-unsigned: loading voice {voice.name} although its signature "
@@ -191,7 +200,7 @@ class Supervisor:
                     self.refused[voice.name] = str(error)
                     print(f"ttsd: REFUSED voice {voice.name}: {error}", file=sys.stderr, flush=True)
                     continue
-            accepted.append(voice)
+            accepted.append((checked, hashlib.sha256(data).hexdigest()))
         return accepted
 
     def _take_lock(self) -> None:

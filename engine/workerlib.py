@@ -108,7 +108,7 @@ def load_voices(config: WorkerConfig, load: Callable[[Path, Manifest], object]) 
     failed: dict[str, str] = {}
     for index, voice in enumerate(config.voices):
         try:
-            models[index] = load(Path(voice.path), Manifest.load(Path(voice.path)))
+            models[index] = load(Path(voice.path), Manifest.load(Path(voice.path), voice.manifest_sha256))
         except Exception as error:
             failed[voice.name] = f"{type(error).__name__}: {error}"
             log(config.name, f"voice {voice.name} failed to load: {error}")

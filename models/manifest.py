@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,20 +50,33 @@ class Manifest:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False, sort_keys=True)
 
     @staticmethod
-    def load(voice_dir: Path) -> "Manifest":
+    def load(voice_dir: Path, expected_sha256: str = "") -> "Manifest":
+        """With expected_sha256 (the digest of the manifest whose signature the daemon checked at
+        start), a manifest changed since is refused: a restarted worker loads only verified weights."""
         path = voice_dir / MANIFEST_NAME
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            data = path.read_bytes()
         except FileNotFoundError:
             raise ManifestError(f"{voice_dir} has no {MANIFEST_NAME}; reinstall the voice") from None
+        if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise ManifestError(f"voice {voice_dir.name}: {MANIFEST_NAME} changed since the daemon checked its "
+                                f"signature at start; the voice stays unavailable until `ttsd voices install "
+                                f"{voice_dir.name}` and a daemon restart")
+        return Manifest.parse(data, path)
+
+    @staticmethod
+    def parse(data: bytes, path: Path) -> "Manifest":
+        try:
+            raw = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ManifestError(f"{path} is not valid JSON ({error}); reinstall the voice") from None
-        if raw.get("format") != MANIFEST_FORMAT:
-            raise ManifestError(f"{path}: unsupported manifest format {raw.get('format')!r}")
+        if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
+            raise ManifestError(f"{path}: unsupported manifest format "
+                                f"{raw.get('format') if isinstance(raw, dict) else raw!r}")
         try:
             raw["files"] = {name: FileEntry(**entry) for name, entry in raw["files"].items()}
             return Manifest(**raw)
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, AttributeError) as error:
             raise ManifestError(f"{path}: malformed manifest ({error}); reinstall the voice") from None
 
 

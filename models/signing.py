@@ -251,8 +251,11 @@ def sign_manifest(voice_dir: Path, private_key_path: Path) -> str:
     return kid
 
 
-def verify_manifest(voice_dir: Path, trusted_keys) -> str:
+def verify_manifest(voice_dir: Path, trusted_keys, manifest: bytes | None = None) -> str:
     """Check voice_dir/manifest.sig against the trusted keys; return the signer's key id or raise SignatureError.
+
+    `manifest`: the manifest bytes the caller read and will use (checked instead of a fresh read, so
+    what is verified is what is used).
 
     `trusted_keys`: a mapping key id -> TrustedKey (as load_trusted_keys returns) or raw public key bytes,
     or an iterable of raw public keys / TrustedKey / Ed25519PublicKey.
@@ -281,7 +284,7 @@ def verify_manifest(voice_dir: Path, trusted_keys) -> str:
                          f"signed it, add their public key with `ttsd keys trust FILE.pub` (see `ttsd keys list`), "
                          f"or re-sign the voice with {sign_hint}")
     try:
-        manifest = (voice_dir / MANIFEST_NAME).read_bytes()
+        manifest = (voice_dir / MANIFEST_NAME).read_bytes() if manifest is None else manifest
     except OSError as error:
         raise BadSignature(f"voice {name}: cannot read {MANIFEST_NAME} ({error.strerror or error}); "
                            f"reinstall the voice") from None

@@ -65,3 +65,72 @@ def test_flipped_byte_quarantines_voice_and_good_copy_returns(two_voice_data, vi
             assert client.synthesize("Trusted again.", voice="en_US-joe-copy").audio_seconds > 0.3
     finally:
         daemon.stop()
+
+
+def test_restarted_worker_refuses_a_model_swapped_together_with_its_manifest_entry(two_voice_data):
+    """An attacker who replaces a model file and rewrites its digest in manifest.json (the signature no
+    longer matches) and then crashes a worker must not get the new weights loaded: workers load only
+    the manifest the daemon verified at start."""
+    import hashlib
+    import json
+    import os
+    import signal
+
+    from tests.conftest import start_daemon
+    two_voice_data, env = two_voice_data
+    daemon = start_daemon(two_voice_data.parent / "run-swap", two_voice_data, env=env)
+    try:
+        voice_dir = two_voice_data / "voices" / "en_US-joe-copy"
+        with Client(daemon.endpoint) as client:
+            assert client.synthesize("Before the swap.", voice="en_US-joe-copy").audio_seconds > 0.3
+            swapped = bytearray((voice_dir / "decoder.onnx").read_bytes())
+            swapped[len(swapped) // 2] ^= 0x01
+            (voice_dir / "decoder.onnx").write_bytes(bytes(swapped))
+            manifest = json.loads((voice_dir / "manifest.json").read_text())
+            manifest["files"]["decoder.onnx"]["sha256"] = hashlib.sha256(swapped).hexdigest()
+            (voice_dir / "manifest.json").write_text(json.dumps(manifest))
+            vocoder = next(w for w in client.status()["workers"] if w["name"] == "vocoder")
+            os.kill(vocoder["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while True:
+                status = client.status()
+                restarted = next(w for w in status["workers"] if w["name"] == "vocoder")
+                if restarted["restarts"] == 1 and status["state"] == "ready":
+                    break
+                assert time.monotonic() < deadline, status
+                time.sleep(0.1)
+            with pytest.raises(RequestFailed) as failure:
+                client.synthesize("After the swap.", voice="en_US-joe-copy")
+            assert failure.value.errno == messages.E_VOICE_UNAVAILABLE
+            assert "manifest.json changed" in failure.value.reason, failure.value.reason
+            assert client.synthesize("The other voice still speaks.", voice="en_US-joe-medium").audio_seconds > 0.5
+    finally:
+        daemon.stop()
+
+
+def test_any_edit_of_a_manifest_quarantines_the_voice_until_it_is_restored(two_voice_data):
+    """The manifest carries the phoneme map and synthesis settings as well as the digests: an edit of
+    any byte is tampering, not only of the file table."""
+    import json
+
+    from tests.conftest import start_daemon
+    two_voice_data, env = two_voice_data
+    daemon = start_daemon(two_voice_data.parent / "run-edit", two_voice_data,
+                          extra=["--integrity-interval", "1"], env=env)
+    try:
+        manifest_path = two_voice_data / "voices" / "en_US-joe-copy" / "manifest.json"
+        original = manifest_path.read_bytes()
+        with Client(daemon.endpoint) as client:
+            assert client.synthesize("Before the edit.", voice="en_US-joe-copy").audio_seconds > 0.3
+            manifest = json.loads(original)
+            manifest["phoneme_id_map"]["a"] = manifest["phoneme_id_map"]["b"]
+            manifest_path.write_text(json.dumps(manifest))
+            voice = wait_for_voice_state(client, "en_US-joe-copy", "quarantined", timeout=10)
+            assert "manifest.json changed" in voice["reason"], voice
+            assert client.synthesize("The other voice still speaks.", voice="en_US-joe-medium").audio_seconds > 0.5
+            manifest_path.write_bytes(original)
+            wait_for_voice_state(client, "en_US-joe-copy", "ready", timeout=60)
+            client.wait_ready(60)
+            assert client.synthesize("Trusted again.", voice="en_US-joe-copy").audio_seconds > 0.3
+    finally:
+        daemon.stop()
