@@ -11,15 +11,14 @@ from pathlib import Path
 from ipc.messages import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS
 
 WORKER_NAMES = ("frontend", "acoustic", "vocoder", "sink")
-# The decoder is the pipeline's heaviest stage (~0.45 ms per frame on one core); two intra-op
-# threads nearly halve it (measured 0.48 -> 0.26 ms/frame), so the vocoder gets two threads where
-# the machine has them.
+# The decoder is the pipeline's heaviest stage (~70 % of the work): two threads nearly halve a
+# decode (measured 0.66 -> 0.36 ms/frame alone; long inputs go as two single-threaded pieces,
+# engine/voice_models.py OnnxDecoder), so the vocoder gets two threads where the machine has them.
 VOCODER_THREADS = min(2, os.cpu_count() or 1)
-# A message's first clause runs prior -> flow -> decoder with the other stages idle, so two threads
-# in the acoustic stage cut time to first audio (measured on 2 cores: prior 46 -> 29 ms, flow head
-# 26 -> 16 ms). Later clauses share the cores with the vocoder; the acoustic worker runs at a lower
-# nice level so the vocoder wins those contests (engine/worker_acoustic.py).
-ACOUSTIC_THREADS = min(2, os.cpu_count() or 1)
+# The acoustic stage gains nothing from a second thread on a first clause (prior + flow head 26.5
+# ms at one thread, 27.4 at two, measured on 2 cores), and on long texts a second thread only takes
+# time from the vocoder: one thread, as the design asks.
+ACOUSTIC_THREADS = 1
 OUTPUT_GAIN = 1.6   # fixed gain on the decoder's tanh output; see README "Loudness"
 
 

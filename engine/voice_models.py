@@ -8,6 +8,7 @@ as decoding the whole clause at once, as long as C covers the receptive field.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,16 @@ LATER_CLAUSE_CHUNK_FRAMES = 1024   # later clauses: usually one decoder call per
 SECOND_CLAUSE_FIRST_CHUNK_FRAMES = 48   # ~0.56 s: out well before a short first clause has played
 FIRST_FLOW_FRAMES = FIRST_CHUNK_FRAMES + CONTEXT_FRAMES   # what the vocoder needs for its first chunk
 FLOW_CONTEXT_FRAMES = 28     # the flow's receptive field: 26 frames match to 1e-4 (measured in tests)
+PARALLEL_DECODE_MIN_FRAMES = 64   # shorter decodes (a first clause's first chunks) run once on all threads
 
 
 def load_verified_session(voice_dir: Path, manifest: Manifest, name: str, threads: int = 1) -> onnxruntime.InferenceSession:
-    """Read the model file once, check those very bytes against the signed manifest, and build the
-    session from them: what runs is what was verified (no window between a check and a re-read)."""
+    return make_session(verified_model_bytes(voice_dir, manifest, name), threads)
+
+
+def verified_model_bytes(voice_dir: Path, manifest: Manifest, name: str) -> bytes:
+    """Read the model file once and check those very bytes against the signed manifest; sessions are
+    built from them: what runs is what was verified (no window between a check and a re-read)."""
     entry = manifest.files.get(name)
     if entry is None:
         raise ManifestError(f"voice {manifest.name}: {name} is not listed in the manifest; reinstall the voice")
@@ -36,7 +42,7 @@ def load_verified_session(voice_dir: Path, manifest: Manifest, name: str, thread
     if len(model_bytes) != entry.size or digest != entry.sha256:
         raise ManifestError(f"voice {manifest.name}: {name} as read ({len(model_bytes)} bytes, sha256 {digest[:16]}...) "
                             "does not match the manifest; the file was modified; reinstall the voice")
-    return make_session(model_bytes, threads)
+    return model_bytes
 
 
 def make_session(model: Path | bytes, threads: int = 1) -> onnxruntime.InferenceSession:
@@ -166,7 +172,14 @@ class FastSpeech2Acoustic:
 
 
 class OnnxDecoder:
-    """A convolutional decoder: frames [channels, n] -> float audio [n * hop], run in chunks."""
+    """A convolutional decoder: frames [channels, n] -> float audio [n * hop], run in chunks.
+
+    With threads > 1, an input of PARALLEL_DECODE_MIN_FRAMES or more is cut into `threads` pieces,
+    each with context on both sides (so the joined audio equals one run's), decoded at the same time
+    by single-threaded runs; shorter ones run once on `threads` intra-op threads. Why: intra-op
+    threads meet after every op, so while the acoustic stage holds a core, one of them stalls the
+    other; pieces never wait for each other (measured on 2 cores with the acoustic stage busy: 0.67
+    -> 0.50 ms per frame; 3-paragraph text ~8 % less wall time)."""
 
     model_file = ""
     run_options: onnxruntime.RunOptions | None = None
@@ -178,13 +191,29 @@ class OnnxDecoder:
         self.manifest = manifest
         self.hop = manifest.hop_length
         self.channels = manifest.latent_channels
-        self.session = load_verified_session(voice_dir, manifest, self.model_file, threads)
+        self.threads = threads
+        model = verified_model_bytes(voice_dir, manifest, self.model_file)
+        self.session = make_session(model, threads)
+        self.piece_session = make_session(model, 1) if threads > 1 else None
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="decode") if threads > 1 else None
 
     def decode(self, frames: np.ndarray) -> np.ndarray:
+        total = frames.shape[1]
+        if self.pool is None or total < PARALLEL_DECODE_MIN_FRAMES:
+            return self.run(self.session, frames)
+        context, hop = self.context_frames, self.hop
+        cuts = [total * index // self.threads for index in range(self.threads + 1)]
+        spans = [(max(0, start - context), min(total, end + context), start, end) for start, end in zip(cuts, cuts[1:])]
+        pieces = self.pool.map(lambda span: self.run(self.piece_session, frames[:, span[0]:span[1]]), spans)
+        return np.concatenate([audio[(start - lo) * hop:(end - lo) * hop]
+                               for audio, (lo, _hi, start, end) in zip(pieces, spans)])
+
+    def run(self, session: onnxruntime.InferenceSession, frames: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def warm_up(self) -> None:
-        self.decode(np.zeros((self.channels, FIRST_CHUNK_FRAMES + 2 * self.context_frames), dtype=np.float32))
+        for frames in (FIRST_CHUNK_FRAMES + 2 * self.context_frames, PARALLEL_DECODE_MIN_FRAMES):
+            self.decode(np.zeros((self.channels, frames), dtype=np.float32))
 
 
 class PiperDecoder(OnnxDecoder):
@@ -192,8 +221,8 @@ class PiperDecoder(OnnxDecoder):
 
     model_file = "decoder.onnx"
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        audio = self.session.run(None, {"z": z[np.newaxis].astype(np.float32, copy=False)}, self.run_options)[0]
+    def run(self, session: onnxruntime.InferenceSession, z: np.ndarray) -> np.ndarray:
+        audio = session.run(None, {"z": np.ascontiguousarray(z[np.newaxis], dtype=np.float32)}, self.run_options)[0]
         return audio.reshape(-1)
 
 
@@ -209,9 +238,9 @@ class MelGanDecoder(OnnxDecoder):
         super().__init__(voice_dir, manifest, threads)
         self.context_frames = manifest.decoder_context_frames
 
-    def decode(self, mel: np.ndarray) -> np.ndarray:
-        audio = self.session.run(None, {"mels": np.ascontiguousarray(mel.T[np.newaxis], dtype=np.float32)},
-                                 self.run_options)[0]
+    def run(self, session: onnxruntime.InferenceSession, mel: np.ndarray) -> np.ndarray:
+        audio = session.run(None, {"mels": np.ascontiguousarray(mel.T[np.newaxis], dtype=np.float32)},
+                            self.run_options)[0]
         return audio.reshape(-1)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections import deque
 from pathlib import Path
+from typing import Callable
 
 import zmq
 
@@ -24,20 +26,28 @@ from models.manifest import Manifest
 NAME = "acoustic"
 FRAMES_PER_RECORD = 32
 RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
-# The acoustic stage runs ahead of playback; the vocoder feeds the sound card. When both want the
-# CPU (the tail of a first clause against its first audio chunk, or a long text), the vocoder
-# should win: measured on 2 cores, first-chunk decode 38 -> 25 ms (3-paragraph wall unchanged in
-# a 3-round A/B). The kernel applies nice within an autogroup (the daemon's session) or cgroup
-# (a systemd service), so this ranks ttsd's own stages, not ttsd against other programs.
-ACOUSTIC_NICE = 10
+# Once a message's first frames are in the ring, the acoustic stage steps aside until the vocoder
+# has written the first PCM (a ~12 ms decode that then has both cores), then both stages share
+# the CPU evenly. Before, the acoustic stage ran at nice 10 all the time: the first chunk was as
+# quick, but on long texts the vocoder starved it, ran dry and waited (3-paragraph wall ~8 % longer
+# in paired runs against piper-tts).
+FIRST_AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may be busy with another client's audio
+HANDOFF_POLL_SECONDS = 0.001
+
+
+def wait_for_first_audio(pcm_ring: Ring, written_before: int, cancelled: Callable[[], bool]) -> None:
+    """Sleep until the PCM ring moves (the first audio is out), the job is cancelled or the bound passes."""
+    deadline = time.monotonic() + FIRST_AUDIO_HANDOFF_SECONDS
+    while pcm_ring.write_pos == written_before and time.monotonic() < deadline and not cancelled():
+        time.sleep(HANDOFF_POLL_SECONDS)
 
 
 def main(argv: list[str]) -> int:
     config = start_worker(argv)
-    os.nice(ACOUSTIC_NICE)
     context = zmq.Context()
     control = ControlChannel(config, context)
     frames_ring = Ring.attach(config.frames_ring)
+    pcm_ring = Ring.attach(config.pcm_ring)      # read-only here: only its write position is watched
     bell = make_bell_push(context, config.next_bell_endpoint)
     interrupter = RunInterrupter(context, config.interrupt_endpoint)
 
@@ -100,6 +110,7 @@ def main(argv: list[str]) -> int:
         total = 0
         aborted = False
         first_frames = FIRST_FLOW_FRAMES if msg.clause == 0 else None   # only the first clause is urgent
+        pcm_written_before = pcm_ring.write_pos
         try:
             with interrupter.running(msg.job):
                 for z in model.run_chunks(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w, first_frames):
@@ -111,6 +122,8 @@ def main(argv: list[str]) -> int:
                             aborted = True
                             break
                         ring(bell)
+                    if first_frames and total == 0 and not aborted:
+                        wait_for_first_audio(pcm_ring, pcm_written_before, lambda job=msg.job: job_cancelled(job))
                     total += z.shape[1]
                     if aborted or job_cancelled(msg.job):
                         aborted = True

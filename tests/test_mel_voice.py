@@ -177,6 +177,14 @@ def test_chunked_vocoding_equals_one_shot(melgan, long_mel, first_chunk, chunk):
     assert np.abs(chunked - whole).max() < 2 / 128
 
 
+def test_two_thread_melgan_vocodes_long_inputs_in_pieces_equal_to_one_run(zh_voice, melgan, long_mel):
+    two_threads = MelGanDecoder(zh_voice.path, zh_voice.manifest, 2)
+    whole = melgan.decode(long_mel)
+    pieces = two_threads.decode(long_mel)
+    assert pieces.shape == whole.shape
+    assert differing_share(pieces, whole) < 0.002 and np.abs(pieces - whole).max() < 2 / 128
+
+
 def test_chunked_vocoding_with_too_little_context_differs(melgan, long_mel):
     whole = melgan.decode(long_mel)
     chunked = decode_in_chunks(melgan, long_mel, first_chunk=12, chunk=40, context=6)

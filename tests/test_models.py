@@ -114,6 +114,23 @@ def test_chunked_decode_equals_one_shot(joe_voice, first_chunk, chunk, arrival):
     assert snr_db > 100, f"chunked decode SNR {snr_db:.1f} dB"
 
 
+def test_two_thread_decoder_decodes_long_inputs_in_pieces_equal_to_one_run(joe_voice):
+    """Long inputs go as two single-threaded pieces with context; the joined audio must be the one-run
+    audio (short inputs run once on both threads)."""
+    from engine.voice_models import PARALLEL_DECODE_MIN_FRAMES
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    one_thread = PiperDecoder(joe_voice.path, joe_voice.manifest, 1)
+    two_threads = PiperDecoder(joe_voice.path, joe_voice.manifest, 2)
+    z = acoustic.run(SAMPLE_IDS, 1.0, 0.667, 0.8)
+    assert z.shape[1] >= 2 * PARALLEL_DECODE_MIN_FRAMES and two_threads.piece_session is not None
+    for frames in (z, z[:, :PARALLEL_DECODE_MIN_FRAMES], z[:, :PARALLEL_DECODE_MIN_FRAMES + 1], z[:, :20]):
+        whole = one_thread.decode(frames)
+        pieces = two_threads.decode(frames)
+        assert pieces.shape == whole.shape == (frames.shape[1] * one_thread.hop,)
+        error = pieces - whole
+        assert 10 * np.log10(np.sum(whole ** 2) / max(np.sum(error ** 2), 1e-30)) > 100
+
+
 def test_too_little_context_is_detected(joe_voice):
     """The parity test can fail: with 4 frames of context the chunk seams are audible."""
     acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
