@@ -1,0 +1,57 @@
+"""The acoustic stage's choice of the next message: the supervisor's order, except that with other
+requests open a later clause waits while the vocoder has a backlog (a real ring in shared memory)."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+import numpy as np
+import pytest
+
+from engine.worker_acoustic import BACKLOG_LIMIT_BYTES, next_message
+from ipc import messages
+from ipc.ring import KIND_FRAMES, Ring
+
+
+def synthesize(job: int, clause: int) -> messages.Synthesize:
+    return messages.Synthesize(job=job, clause=clause, voice=0, ids=[1, 2], length_scale=1.0,
+                               noise_scale=0.667, noise_w=0.8)
+
+
+@pytest.fixture
+def frames_ring():
+    ring = Ring.create(f"ttsd-test-sched-{os.getpid()}", 4 * BACKLOG_LIMIT_BYTES)
+    yield ring
+    ring.close()
+    ring.unlink()
+
+
+def fill(ring: Ring, nbytes: int) -> None:
+    frames = np.zeros((192, 32), dtype=np.float32)
+    while ring.used_bytes() < nbytes:
+        assert ring.try_write(KIND_FRAMES, 1, 1, frames, voice=0)
+
+
+def test_order_is_kept_without_a_backlog(frames_ring):
+    pending = deque([synthesize(1, 3), synthesize(2, 0)])
+    assert next_message(pending, frames_ring, {1, 2}) == synthesize(1, 3)
+    assert next_message(pending, frames_ring, {1, 2}) == synthesize(2, 0)
+    assert next_message(pending, frames_ring, {1, 2}) is None
+
+
+def test_with_others_open_a_later_clause_waits_and_a_first_clause_goes_ahead(frames_ring):
+    fill(frames_ring, BACKLOG_LIMIT_BYTES)
+    pending = deque([synthesize(1, 3), synthesize(2, 0)])
+    assert next_message(pending, frames_ring, {1, 2}) == synthesize(2, 0)
+    assert next_message(pending, frames_ring, {1, 2}) is None      # job 1 waits for the vocoder
+    assert list(pending) == [synthesize(1, 3)]
+    frames_ring.discard_all()
+    assert next_message(pending, frames_ring, {1, 2}) == synthesize(1, 3)
+
+
+def test_a_request_alone_runs_ahead_and_job_ends_always_go(frames_ring):
+    fill(frames_ring, BACKLOG_LIMIT_BYTES)
+    pending = deque([synthesize(1, 3), messages.EndJob(job=1, voice=0)])
+    assert next_message(pending, frames_ring, {1}) == synthesize(1, 3)
+    assert next_message(pending, frames_ring, {1, 2}) == messages.EndJob(job=1, voice=0)
