@@ -100,6 +100,20 @@ class Daemon:
         return self.process.wait(timeout=timeout)
 
 
+def kill_worker_and_wait_for_restart(client, name: str, timeout: float = 60.0) -> tuple[dict, dict]:
+    """SIGKILL a worker and wait until the daemon has restarted it and is ready; (old, new) worker status."""
+    old = next(w for w in client.status()["workers"] if w["name"] == name)
+    os.kill(old["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.status()
+        new = next(w for w in status["workers"] if w["name"] == name)
+        if new["restarts"] == old["restarts"] + 1 and status["state"] == "ready":
+            return old, new
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+
+
 def start_daemon(runtime_dir: Path, data_dir: Path, extra: list[str] | None = None,
                  env: dict[str, str] | None = None) -> Daemon:
     from ipc.client import Client, DaemonUnavailable

@@ -216,20 +216,11 @@ def test_second_daemon_on_same_runtime_dir_refuses(daemon_factory, data_dir):
 
 
 def test_killed_worker_is_restarted_and_daemon_keeps_serving(daemon_factory):
+    from tests.conftest import kill_worker_and_wait_for_restart
     daemon = daemon_factory("restart")
-    status = json.loads(daemon.ttsd("status").stdout)
-    vocoder = next(w for w in status["workers"] if w["name"] == "vocoder")
-    os.kill(vocoder["pid"], signal.SIGKILL)
     with Client(daemon.endpoint) as client:
-        deadline = time.monotonic() + 60
-        while True:
-            status = client.status()
-            restarted = next(w for w in status["workers"] if w["name"] == "vocoder")
-            if restarted["restarts"] == 1 and status["state"] == "ready":
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.1)
-        assert restarted["pid"] != vocoder["pid"]
+        vocoder, restarted = kill_worker_and_wait_for_restart(client, "vocoder")
+        assert restarted["restarts"] == 1 and restarted["pid"] != vocoder["pid"]
         assert client.synthesize("Back again after a crash.").audio_seconds > 0.5
 
 

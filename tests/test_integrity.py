@@ -73,10 +73,8 @@ def test_restarted_worker_refuses_a_model_swapped_together_with_its_manifest_ent
     the manifest the daemon verified at start."""
     import hashlib
     import json
-    import os
-    import signal
 
-    from tests.conftest import start_daemon
+    from tests.conftest import kill_worker_and_wait_for_restart, start_daemon
     two_voice_data, env = two_voice_data
     daemon = start_daemon(two_voice_data.parent / "run-swap", two_voice_data, env=env)
     try:
@@ -89,16 +87,7 @@ def test_restarted_worker_refuses_a_model_swapped_together_with_its_manifest_ent
             manifest = json.loads((voice_dir / "manifest.json").read_text())
             manifest["files"]["decoder.onnx"]["sha256"] = hashlib.sha256(swapped).hexdigest()
             (voice_dir / "manifest.json").write_text(json.dumps(manifest))
-            vocoder = next(w for w in client.status()["workers"] if w["name"] == "vocoder")
-            os.kill(vocoder["pid"], signal.SIGKILL)
-            deadline = time.monotonic() + 60
-            while True:
-                status = client.status()
-                restarted = next(w for w in status["workers"] if w["name"] == "vocoder")
-                if restarted["restarts"] == 1 and status["state"] == "ready":
-                    break
-                assert time.monotonic() < deadline, status
-                time.sleep(0.1)
+            kill_worker_and_wait_for_restart(client, "vocoder")
             with pytest.raises(RequestFailed) as failure:
                 client.synthesize("After the swap.", voice="en_US-joe-copy")
             assert failure.value.errno == messages.E_VOICE_UNAVAILABLE
