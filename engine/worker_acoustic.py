@@ -1,13 +1,13 @@
 """Acoustic worker: phoneme ids -> frames (Piper latents or mel), written to the frame ring clause by clause.
 
-One loop: take the next Synthesize from the supervisor, run the voice's acoustic model, write the
-frames into the ring in records of FRAMES_PER_RECORD (the vocoder starts on the first record),
-then a CLAUSE_END record. Cancelled jobs are dropped at every check, also while the ring is full.
+One loop: take the next Synthesize (next_message: the supervisor's order, with a backlog limit when
+several requests are open), run the voice's acoustic model, write the frames into the ring in
+records of FRAMES_PER_RECORD (the vocoder starts on the first record), then a CLAUSE_END record.
+Cancelled jobs are dropped at every check, also while the ring is full.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import deque
