@@ -27,8 +27,10 @@ FIRST_FLOW_FRAMES = FIRST_CHUNK_FRAMES + CONTEXT_FRAMES   # what the vocoder nee
 FLOW_CONTEXT_FRAMES = 28     # the flow's receptive field: 26 frames match to 1e-4 (measured in tests)
 PARALLEL_DECODE_MIN_FRAMES = 64   # shorter decodes (a first clause's first chunks) run once on all threads
 # Piper's duration predictor gives the BOS symbol 2-4 frames before most words but ~25 (0.3 s of
-# silence) before many vowel-initial ones ("Open ...", "Every ..."), at random: a first clause keeps
-# at most this many, so its first sound is not a random 0.3 s late.
+# silence) before many vowel-initial ones ("Open ...", "Every ..."), at random; FastSpeech2's leading
+# sil varies the same way (5-17 frames). Every clause keeps at most this many: a message's first
+# sound is not a random 0.3 s late, and the pause between clauses (the previous clause's final
+# punctuation) does not depend on the next clause's first letter.
 MAX_LEADING_SILENCE_FRAMES = 3
 
 
@@ -85,14 +87,13 @@ class PiperAcoustic:
 
     def run_chunks(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float,
                    first_frames: int | None = None):
-        """Yield z [192, n]. first_frames marks a message's first clause, where the first sound is
-        what the user waits for: its leading silence is cut to MAX_LEADING_SILENCE_FRAMES, and those
-        frames go first (flow on them plus right context), the rest in one more pass. Other clauses
-        run whole: they are synthesized while earlier ones play, and the extra flow work
-        (~FLOW_CONTEXT_FRAMES frames twice) would buy nothing."""
+        """Yield z [192, n], its leading silence cut to MAX_LEADING_SILENCE_FRAMES: with first_frames
+        (a message's first clause), those frames first (flow on them plus right context) and then the
+        rest in one more pass; without, the whole clause at once. Only a message's first clause is
+        worth the extra flow work (~FLOW_CONTEXT_FRAMES frames twice): later clauses are synthesized
+        while earlier ones play."""
         z_p, y_mask, durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
-        if first_frames:
-            z_p, y_mask = cut_leading_silence(z_p, y_mask, durations)
+        z_p, y_mask = cut_leading_silence(z_p, y_mask, durations)
         total = z_p.shape[2]
         if not first_frames or total <= first_frames + FLOW_CONTEXT_FRAMES:
             yield self.run_flow(z_p, y_mask)
@@ -158,13 +159,10 @@ class FastSpeech2Acoustic:
 
     def run_chunks(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0,
                    first_frames: int | None = None):
-        """FastSpeech2 is one non-autoregressive pass: the whole mel at once. A message's first clause
-        (first_frames set) keeps at most MAX_LEADING_SILENCE_FRAMES of its leading `sil` (up to
-        ~0.2 s before some words, "欢迎 ...")."""
+        """FastSpeech2 is one non-autoregressive pass: the whole mel at once, keeping at most
+        MAX_LEADING_SILENCE_FRAMES of its leading `sil` (up to ~0.2 s before some words, "欢迎 ...")."""
         mel, leading = self._synthesize(ids, length_scale)
-        if first_frames:
-            mel = mel[:, max(0, leading - MAX_LEADING_SILENCE_FRAMES):]
-        yield mel
+        yield mel[:, max(0, leading - MAX_LEADING_SILENCE_FRAMES):]
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float = 0.0, noise_w: float = 0.0) -> np.ndarray:
         return self._synthesize(ids, length_scale)[0]
