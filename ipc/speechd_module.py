@@ -40,6 +40,10 @@ LOOKAHEAD = 3                   # speak requests of a message in flight at once 
 DAEMON_SILENCE_LIMIT = 30.0     # seconds without any daemon message while waiting: give up on it
 READY_TIMEOUT = 120.0
 MAX_BREAK_MS = 10_000
+# Typing echo: after a CHAR the daemon's audio cache is filled with these characters at that
+# message's voice, speed and volume, once the module has been idle this long (see CacheWarmer).
+WARM_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+WARM_IDLE_SECONDS = 0.5
 
 LETTER_NAMES = {
     "a": "ay", "b": "bee", "c": "see", "d": "dee", "e": "ee", "f": "eff", "g": "gee", "h": "aitch",
@@ -321,6 +325,45 @@ class Message:
     last_daemon_message: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class CacheWarmer:
+    """Screen-reader users hear every typed character echoed; a character the daemon has said before
+    at the same voice, speed and volume comes from its audio cache at once (~12 ms to sound, like
+    espeak-ng, against ~100 ms synthesized). After a CHAR, the other letters and digits are spoken
+    into the cache, one request at a time, only while the module is idle, as `notification`s: the
+    daemon drops a notification when anything else is queued and cancels it for any newer request,
+    so warming never delays speech. A cancelled text is tried again later."""
+    texts: list[str]
+    voice: str | None
+    speed: float
+    gain: float
+    in_flight: tuple[str, str] | None = None      # (request id, text)
+    sent: int = 0
+
+    def next_request(self, pid: int) -> dict | None:
+        if self.in_flight is not None or not self.texts:
+            return None
+        text = self.texts.pop(0)
+        self.sent += 1
+        request_id = f"warm{pid}-{self.sent}"
+        self.in_flight = (request_id, text)
+        request = {"type": "speak", "id": request_id, "text": text, "rate": self.speed, "volume": self.gain,
+                   "priority": "notification"}
+        if self.voice:
+            request["voice"] = self.voice
+        return request
+
+    def on_reply(self, reply: dict) -> bool:
+        """Handle a daemon reply if it is about the warming request; True when the reply was its last
+        (done, or an error; a cancelled text goes back on the list)."""
+        if self.in_flight is None or reply.get("id") != self.in_flight[0] or reply.get("event") in ("queued", "audio"):
+            return False
+        if reply.get("status") != "ok" and reply.get("errno") == 9:
+            self.texts.append(self.in_flight[1])
+        self.in_flight = None
+        return True
+
+
 # ---- the module -------------------------------------------------------------------------------
 
 class Module:
@@ -339,6 +382,9 @@ class Module:
         self.sample_rate = DEFAULT_SAMPLE_RATE
         self.pitch_warned = False
         self.running = True
+        self.warmer: CacheWarmer | None = None
+        self.warmed: set[tuple[str | None, float, float]] = set()   # (voice, speed, gain) warmed or warming
+        self.idle_since = time.monotonic()
 
     # ---- output ---------------------------------------------------------------------------
 
@@ -556,11 +602,32 @@ class Module:
             segment.request_id = f"sd{os.getpid()}-{number}-{position}"
         self.message = Message(number=number, segments=segments, voice=self.pick_voice(settings),
                                speed=settings.speed(), gain=settings.gain())
+        if kind == "CHAR":
+            self.plan_warming(settings, spoken=[s.text for s in segments if s.kind == "text"])
         self.send("200 OK SPEAKING")
         self.send("701 BEGIN")
         self.log(4, f"message {number}: {len(segments)} segments, voice {self.message.voice}, "
                  f"speed {self.message.speed:.2f}, gain {self.message.gain:.2f}")
         self.request_ahead()
+
+    def plan_warming(self, settings: SpeechSettings, spoken: list[str]) -> None:
+        key = (self.message.voice, self.message.speed, self.message.gain)
+        if key in self.warmed:
+            return
+        if self.warmer is not None and self.warmer.texts:
+            self.warmed.discard((self.warmer.voice, self.warmer.speed, self.warmer.gain))   # left unfinished
+        self.warmed.add(key)
+        texts = [letter_words(char, settings) for char in WARM_CHARACTERS]
+        self.warmer = CacheWarmer(texts=[text for text in texts if text not in spoken], voice=key[0],
+                                  speed=key[1], gain=key[2])
+
+    def warm_step(self) -> None:
+        """While idle, send the next warming request (after WARM_IDLE_SECONDS of quiet)."""
+        if self.warmer is None or self.socket is None or time.monotonic() - self.idle_since < WARM_IDLE_SECONDS:
+            return
+        request = self.warmer.next_request(os.getpid())
+        if request is not None:
+            self.socket.send(json.dumps(request).encode("utf-8"))
 
     def cancel_requests(self) -> None:
         """Cancel every request of this session at the daemon; late replies are ignored by id."""
@@ -599,6 +666,10 @@ class Module:
         try:
             reply = json.loads(frames[0])
         except ValueError:
+            return
+        if self.warmer is not None and self.warmer.on_reply(reply):
+            if reply.get("status") != "ok":
+                self.idle_since = time.monotonic()    # dropped or cancelled: wait for quiet again
             return
         message = self.message
         if message is None:
@@ -664,7 +735,11 @@ class Module:
                 poller.register(self.socket, zmq.POLLIN)
                 registered = self.socket
             busy = self.message is not None
-            events = dict(poller.poll(0 if busy else None if self.socket is None else 1000))
+            if busy:
+                self.idle_since = time.monotonic()
+            warming = self.warmer is not None and self.warmer.texts and self.warmer.in_flight is None
+            idle_ms = int(WARM_IDLE_SECONDS * 1000) if warming else 1000
+            events = dict(poller.poll(0 if busy else None if self.socket is None else idle_ms))
             if self.reader.fd in events:
                 self.reader.fill()
             while self.running and (line := self.reader.pop_line()) is not None:
@@ -682,6 +757,8 @@ class Module:
                     self.on_daemon_frames(frames)
             if self.message is not None and not self.pump():
                 poller.poll(20)      # waiting for the daemon: sleep until something arrives
+            if self.message is None:
+                self.warm_step()
         if self.socket is not None:
             self.socket.close(0)
         self.context.term()

@@ -264,6 +264,25 @@ def test_char_key_sound_icon(module):
     assert replies[1].lines[-1] == b"305 DATA MORE THAN ONE LINE"
 
 
+def test_typed_characters_are_warmed_into_the_audio_cache(module, endpoint):
+    """After a CHAR, the idle module has the daemon say the other letters and digits into its audio
+    cache at the same settings, so the next typed character is replayed, not synthesized."""
+    typing = ["rate=13", "volume=-10"]                 # settings no other test uses: nothing cached yet
+    with Client(endpoint) as client:
+        before = client.status()["audio_cache"]
+        check_message(speak(module, "CHAR", "k", typing))
+        deadline = time.monotonic() + 180
+        while client.status()["audio_cache"]["entries"] < before["entries"] + len("abcdefghijklmnopqrstuvwxyz0123456789"):
+            assert time.monotonic() < deadline, (client.status()["audio_cache"], module.stderr()[-2000:])
+            time.sleep(0.5)
+        warmed = client.status()["audio_cache"]
+        events = speak(module, "CHAR", "q", typing)
+        after = client.status()["audio_cache"]
+    check_message(events)
+    assert audio_samples(events) > 0
+    assert after["hits"] == warmed["hits"] + 1 and after["misses"] == warmed["misses"]
+
+
 def test_rate_and_spelling_change_the_audio(module):
     text = "<speak>Rate changes the length of this sentence.</speak>"
     slow = audio_samples(speak(module, "SPEAK", text, ["rate=-50"]))
