@@ -414,6 +414,8 @@ class Module:
             reply = json.loads(self.socket.recv_multipart()[0])
             if reply.get("id") == request["id"]:
                 return reply
+            if self.warmer is not None:
+                self.warmer.on_reply(reply)     # a warming request may finish meanwhile: keep it moving
 
     def _connect(self) -> None:
         if self.socket is not None:
