@@ -59,6 +59,15 @@ def next_message(pending: deque, frames_ring: Ring, open_jobs: set[int]):
     return None
 
 
+def steps_aside(msg: messages.Synthesize, pending: deque, frames_ring: Ring) -> bool:
+    """Whether to wait for the first PCM after writing this clause's first frames: only for a
+    message's first clause and only when the vocoder has nothing else to do (with other requests'
+    work queued, waiting would only idle a core). The message's own later clauses do wait: a flow
+    pass beside the first decode made that decode 35-60 ms instead of ~20."""
+    return (msg.clause == 0 and frames_ring.used_bytes() == 0
+            and all(getattr(queued, "job", None) == msg.job for queued in pending))
+
+
 def wait_for_first_audio(pcm_ring: Ring, written_before: int, cancelled: Callable[[], bool]) -> None:
     """Sleep until the PCM ring moves (the first audio is out), the job is cancelled or the bound passes."""
     deadline = time.monotonic() + FIRST_AUDIO_HANDOFF_SECONDS
@@ -138,9 +147,7 @@ def main(argv: list[str]) -> int:
         total = 0
         aborted = False
         first_frames = FIRST_FLOW_FRAMES if msg.clause == 0 else None   # only the first clause is urgent
-        # Step aside only when the vocoder has nothing else to do: with other work queued, waiting
-        # would only idle a core.
-        step_aside = first_frames and not pending and frames_ring.used_bytes() == 0
+        step_aside = steps_aside(msg, pending, frames_ring)
         pcm_written_before = pcm_ring.write_pos
         try:
             with interrupter.running(msg.job):

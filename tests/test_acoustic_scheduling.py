@@ -9,7 +9,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from engine.worker_acoustic import BACKLOG_LIMIT_BYTES, next_message
+from engine.worker_acoustic import BACKLOG_LIMIT_BYTES, next_message, steps_aside
 from ipc import messages
 from ipc.ring import KIND_FRAMES, Ring
 
@@ -55,3 +55,13 @@ def test_a_request_alone_runs_ahead_and_job_ends_always_go(frames_ring):
     pending = deque([synthesize(1, 3), messages.EndJob(job=1, voice=0)])
     assert next_message(pending, frames_ring, {1}) == synthesize(1, 3)
     assert next_message(pending, frames_ring, {1, 2}) == messages.EndJob(job=1, voice=0)
+
+
+def test_a_first_clause_steps_aside_for_the_first_decode_unless_others_wait(frames_ring):
+    first = synthesize(1, 0)
+    own_later = deque([synthesize(1, 1), messages.EndJob(job=1, voice=0)])
+    assert steps_aside(first, own_later, frames_ring)          # its own later clauses wait
+    assert not steps_aside(synthesize(1, 1), deque(), frames_ring)   # only a first clause
+    assert not steps_aside(first, deque([synthesize(2, 0)]), frames_ring)   # another request waits
+    fill(frames_ring, 1)
+    assert not steps_aside(first, own_later, frames_ring)      # the vocoder has work already
