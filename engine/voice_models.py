@@ -32,6 +32,12 @@ PARALLEL_DECODE_MIN_FRAMES = 64   # shorter decodes (a first clause's first chun
 # sound is not a random 0.3 s late, and the pause between clauses (the previous clause's final
 # punctuation) does not depend on the next clause's first letter.
 MAX_LEADING_SILENCE_FRAMES = 3
+# A long first clause starts from a prefix run: the prior costs ~0.45 ms per id (2 threads), so the
+# first frames come from the prior of the clause's first few words, and the rest from the whole
+# clause's prior, joined at a word boundary (PiperAcoustic.run_chunks).
+PREFIX_SECOND_FRAMES = 12       # frames after the head also taken from the prefix run: the vocoder's second chunk
+PREFIX_FRAMES_PER_ID = 2.0      # a low estimate of frames per id at length_scale 1 (measured 2.2-2.8)
+PREFIX_MIN_SAVED_IDS = 16       # a prefix must leave at least this many ids out (~7 ms of prior) to be worth a second run
 
 
 def load_verified_session(voice_dir: Path, manifest: Manifest, name: str, threads: int = 1) -> onnxruntime.InferenceSession:
@@ -80,6 +86,9 @@ class PiperAcoustic:
         self.flow = load_verified_session(voice_dir, manifest, "flow.onnx", threads)
         names = {output.name for output in self.prior.get_outputs()}
         self.prior_outputs = [*PRIOR_OUTPUT_NAMES, *([DURATIONS_OUTPUT_NAME] if DURATIONS_OUTPUT_NAME in names else [])]
+        id_map = manifest.phoneme_id_map
+        self.space_id = id_map.get(" ", [None])[0]
+        self.end_id = id_map.get("$", [None])[0]
 
     def run(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float) -> np.ndarray:
         z_p, y_mask, _durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
@@ -89,20 +98,88 @@ class PiperAcoustic:
                    first_frames: int | None = None):
         """Yield z [192, n], its leading silence cut to MAX_LEADING_SILENCE_FRAMES: with first_frames
         (a message's first clause), those frames first (flow on them plus right context) and then the
-        rest in one more pass; without, the whole clause at once. Only a message's first clause is
-        worth the extra flow work (~FLOW_CONTEXT_FRAMES frames twice): later clauses are synthesized
-        while earlier ones play."""
+        rest; without, the whole clause at once. Only a message's first clause is worth the extra
+        flow work (~FLOW_CONTEXT_FRAMES frames twice): later clauses are synthesized while earlier
+        ones play. A long first clause starts from a prefix run (first_clause_from_prefix)."""
+        if first_frames:
+            prefix_end = self.prefix_end(ids, length_scale, first_frames)
+            if prefix_end is not None:
+                yield from self.first_clause_from_prefix(ids, prefix_end, length_scale, noise_scale, noise_w,
+                                                         first_frames)
+                return
         z_p, y_mask, durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
-        z_p, y_mask = cut_leading_silence(z_p, y_mask, durations)
+        z_p, y_mask, _cut = cut_leading_silence(z_p, y_mask, durations)
+        yield from self.flow_with_head(z_p, y_mask, first_frames)
+
+    def flow_in_pieces(self, z_p: np.ndarray, y_mask: np.ndarray, bounds: list[int]):
+        """Yield the flow's z for frames [bounds[0], bounds[1]), [bounds[1], bounds[2]), ...; each
+        piece is run on its frames plus up to FLOW_CONTEXT_FRAMES each side, so pieces join exactly
+        (z_p must hold that context)."""
         total = z_p.shape[2]
-        if not first_frames or total <= first_frames + FLOW_CONTEXT_FRAMES:
-            yield self.run_flow(z_p, y_mask)
+        for lo, hi in zip(bounds, bounds[1:]):
+            window_lo, window_hi = max(0, lo - FLOW_CONTEXT_FRAMES), min(total, hi + FLOW_CONTEXT_FRAMES)
+            z = self.run_flow(z_p[:, :, window_lo:window_hi], y_mask[:, :, window_lo:window_hi])
+            yield np.ascontiguousarray(z[:, lo - window_lo:hi - window_lo])
+
+    def flow_with_head(self, z_p: np.ndarray, y_mask: np.ndarray, first_frames: int | None):
+        """The flow in one pass, or first_frames first and then the rest when that leaves a tail."""
+        total = z_p.shape[2]
+        if first_frames and total > first_frames + FLOW_CONTEXT_FRAMES:
+            return self.flow_in_pieces(z_p, y_mask, [0, first_frames, total])
+        return self.flow_in_pieces(z_p, y_mask, [0, total])
+
+    def prefix_end(self, ids: list[int], length_scale: float, first_frames: int) -> int | None:
+        """Where a prefix run for this clause would end (the index of a space id), or None when the
+        clause is too short for one to pay. The prefix must hold a word boundary that is likely to
+        lie after the frames taken from it plus the flow's context, and one more word after it
+        (so that boundary is not the prefix's phrase-final end)."""
+        if self.space_id is None or self.end_id is None:
+            return None
+        needed = first_frames + PREFIX_SECOND_FRAMES + FLOW_CONTEXT_FRAMES
+        spaces = [index for index, symbol in enumerate(ids) if symbol == self.space_id]
+        for boundary, end in zip(spaces, spaces[1:]):
+            if boundary * PREFIX_FRAMES_PER_ID * length_scale >= needed:
+                return end if len(ids) - end >= PREFIX_MIN_SAVED_IDS else None
+        return None
+
+    def first_clause_from_prefix(self, ids: list[int], prefix_end: int, length_scale: float, noise_scale: float,
+                                 noise_w: float, first_frames: int):
+        """A long first clause: the prior of its first words (ids[:prefix_end], ended like a clause)
+        gives the first frames, then the whole clause's prior gives the rest, joined to the prefix's
+        frames at a word boundary that lies past the frames taken from the prefix plus the flow's
+        context. So the flow sees one consistent z_p and the pieces join exactly; the words before
+        the boundary take their durations and noise from the prefix run, the rest from the whole
+        clause's. The prefix's own last word (phrase-final) is never heard.
+
+        Pieces: first_frames, then PREFIX_SECOND_FRAMES more (the vocoder's second chunk: it must
+        not wait for the whole clause's prior), from the prefix when it reaches that far, else as
+        a separate first piece after the join."""
+        prefix = [*ids[:prefix_end], self.end_id]
+        z_a, mask_a, durations_a = self.run_prior(prefix, length_scale, noise_scale, noise_w)
+        z_a, mask_a, cut_a = cut_leading_silence(z_a, mask_a, durations_a)
+        second = first_frames + PREFIX_SECOND_FRAMES
+        boundary = None
+        if durations_a is not None:
+            starts_a = np.concatenate([[0], np.cumsum(durations_a)]).astype(int) - cut_a
+            spaces = [index for index in range(1, prefix_end) if ids[index] == self.space_id]
+            boundary = (next((index for index in spaces if starts_a[index] >= second + FLOW_CONTEXT_FRAMES), None)
+                        or next((index for index in spaces if starts_a[index] >= first_frames + FLOW_CONTEXT_FRAMES), None))
+        if boundary is None:    # speech faster than estimated (or an old split): the usual way
+            z_p, y_mask, durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
+            z_p, y_mask, _cut = cut_leading_silence(z_p, y_mask, durations)
+            yield from self.flow_with_head(z_p, y_mask, first_frames)
             return
-        head = self.run_flow(z_p[:, :, :first_frames + FLOW_CONTEXT_FRAMES], y_mask[:, :, :first_frames + FLOW_CONTEXT_FRAMES])
-        yield np.ascontiguousarray(head[:, :first_frames])
-        lo = max(0, first_frames - FLOW_CONTEXT_FRAMES)
-        tail = self.run_flow(z_p[:, :, lo:], y_mask[:, :, lo:])
-        yield np.ascontiguousarray(tail[:, first_frames - lo:])
+        join_a = int(starts_a[boundary])
+        taken = second if join_a >= second + FLOW_CONTEXT_FRAMES else first_frames
+        yield from self.flow_in_pieces(z_a, mask_a, sorted({0, first_frames, taken}))   # frames before the join only
+        z_b, mask_b, durations_b = self.run_prior(ids, length_scale, noise_scale, noise_w)
+        z_b, mask_b, cut_b = cut_leading_silence(z_b, mask_b, durations_b)
+        join_b = int(np.sum(durations_b[:boundary])) - cut_b
+        z_p = np.concatenate([z_a[:, :, :join_a], z_b[:, :, join_b:]], axis=2)
+        y_mask = np.concatenate([mask_a[:, :, :join_a], mask_b[:, :, join_b:]], axis=2)
+        total = z_p.shape[2]
+        rest = [taken, *([second] if taken < second and total > second + FLOW_CONTEXT_FRAMES else []), total]
+        yield from self.flow_in_pieces(z_p, y_mask, rest)
 
     def run_prior(self, ids: list[int], length_scale: float, noise_scale: float,
                   noise_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -127,15 +204,16 @@ class PiperAcoustic:
 
 
 def cut_leading_silence(z_p: np.ndarray, y_mask: np.ndarray,
-                        durations: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Drop BOS frames beyond MAX_LEADING_SILENCE_FRAMES from z_p. The prior expands each id's
-    statistics over its frames, so cutting frames of one id is the same as a shorter duration for it."""
+                        durations: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Drop BOS frames beyond MAX_LEADING_SILENCE_FRAMES from z_p; also returns how many were cut.
+    The prior expands each id's statistics over its frames, so cutting frames of one id is the same
+    as a shorter duration for it."""
     if durations is None or len(durations) == 0:
-        return z_p, y_mask
+        return z_p, y_mask, 0
     excess = int(durations[0]) - MAX_LEADING_SILENCE_FRAMES
     if excess <= 0 or excess >= z_p.shape[2]:
-        return z_p, y_mask
-    return z_p[:, :, excess:], y_mask[:, :, excess:]
+        return z_p, y_mask, 0
+    return z_p[:, :, excess:], y_mask[:, :, excess:], excess
 
 
 class FastSpeech2Acoustic:

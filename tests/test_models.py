@@ -119,6 +119,38 @@ def test_a_clause_keeps_little_leading_silence(joe_voice, first_frames):
     assert max(first_sound_frames(lambda: acoustic.run(ids, 1.0, 0.667, 0.8))) >= 20
 
 
+def test_a_long_first_clause_starts_from_a_prefix_run_joined_at_a_word(joe_voice):
+    """The first frames come from the prior of the clause's first words, the rest from the whole
+    clause's prior, joined at a word boundary past those frames plus the flow's context. Noise off,
+    so both priors are deterministic and the join can be checked."""
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    id_map = joe_voice.manifest.phoneme_id_map
+    ids = ipa_ids(joe_voice.manifest, "plˈiːz ɹɪmˈɛmbɚ tə wˈɔːɾɚ ðə plˈænts bɪfˈɔːɹ juː lˈiːv tənˈaɪt.")
+    prefix_end = acoustic.prefix_end(ids, 1.0, FIRST_FLOW_FRAMES)
+    assert prefix_end is not None and ids[prefix_end] == id_map[" "][0]
+    assert acoustic.prefix_end(ipa_ids(joe_voice.manifest, "plˈiːz ɹɪmˈɛmbɚ."), 1.0, FIRST_FLOW_FRAMES) is None
+    prefix = [*ids[:prefix_end], *id_map["$"]]
+
+    pieces = list(acoustic.run_chunks(ids, 1.0, 0.0, 0.0, FIRST_FLOW_FRAMES))
+    joined = np.concatenate(pieces, axis=1)
+    [whole] = acoustic.run_chunks(ids, 1.0, 0.0, 0.0, None)
+    [prefix_only] = acoustic.run_chunks(prefix, 1.0, 0.0, 0.0, None)
+    assert pieces[0].shape[1] == FIRST_FLOW_FRAMES
+    assert np.abs(pieces[0] - prefix_only[:, :FIRST_FLOW_FRAMES]).max() < 5e-4      # the prefix run's frames
+    assert np.abs(joined[:, -60:] - whole[:, -60:]).max() < 5e-4                    # the whole clause's end
+
+    def word_starts(run_ids):
+        _z_p, _mask, durations = acoustic.run_prior(run_ids, 1.0, 0.0, 0.0)
+        starts = np.concatenate([[0], np.cumsum(durations)]).astype(int)
+        return starts - max(0, int(durations[0]) - MAX_LEADING_SILENCE_FRAMES)
+
+    starts_prefix, starts_whole = word_starts(prefix), word_starts(ids)
+    joins = [index for index in range(prefix_end) if ids[index] == id_map[" "][0]
+             and starts_prefix[index] >= FIRST_FLOW_FRAMES + FLOW_CONTEXT_FRAMES
+             and starts_prefix[index] + whole.shape[1] - starts_whole[index] == joined.shape[1]]
+    assert joins, "the frames do not add up to a join at a word boundary"
+
+
 @pytest.mark.parametrize("first_frames", [None, 24, 5, 100])
 def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
     acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
