@@ -343,7 +343,9 @@ def arpabet_to_ipa(phones: list[str]) -> str:
             stressed, unstressed = ARPABET_VOWELS[base]
             if base in VOWELS_BEFORE_R and index + 1 < len(phones) and phones[index + 1] == "R":
                 stressed = unstressed = VOWELS_BEFORE_R[base]
-            if stress in ("1", "2"):
+            if stress == "2" and base == "IY" and index == len(phones) - 1 and any(p.endswith("1") for p in phones):
+                pieces.append(unstressed)   # "thirty", "company": g2p_en gives IY2, espeak the unstressed final -y
+            elif stress in ("1", "2"):
                 pieces.append(STRESS_MARKS[stress] + stressed)
             else:
                 pieces.append(unstressed)

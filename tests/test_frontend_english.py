@@ -284,6 +284,7 @@ def test_ids_match_piper(frontend, phoneme_id_map):
     ("Better water,", "bˈɛɾɚ wˈɔːɾɚ,"),
     ("He is the apple of my eye.", "hiːʲ ɪz ðɪʲ ˈæpəl ʌv maɪ ˈaɪ."),
     ("The city is big.", "ðə sˈɪɾiʲ ɪz bˈɪɡ."),
+    ("Call the company.", "kˈɔːl ðə kˈʌmpəni."),
     ("Turn left at the second traffic light.", "tˈɜːn lˈɛft æt ðə sˈɛkənd tɹˈæfɪk lˈaɪt."),
     ("Not at all,", "nˌɑːt æɾ ˈɔːl,"),
     ("Where are you from?", "wˌɛɹ ɑːɹ juː fɹʌm?"),
