@@ -35,7 +35,12 @@ MAX_LEADING_SILENCE_FRAMES = 3
 # A long first clause starts from a prefix run: the prior costs ~0.45 ms per id (2 threads), so the
 # first frames come from the prior of the clause's first few words, and the rest from the whole
 # clause's prior, joined at a word boundary (PiperAcoustic.run_chunks).
-PREFIX_SECOND_FRAMES = 12       # frames after the head also taken from the prefix run: the vocoder's second chunk
+# After a first clause's head, the flow gives this many frames on their own before the rest: with
+# the head they are what the vocoder's second chunk needs (12 frames + 10 of context), so it is
+# decoded before the first chunk (~100 ms of sound) has played. With the rest of the clause in one
+# pass, the second chunk came 64-148 ms after the first and the listener heard a gap in 14 of 20
+# bench sentences.
+SECOND_PIECE_FRAMES = 12
 PREFIX_FRAMES_PER_ID = 2.0      # a low estimate of frames per id at length_scale 1 (measured 2.2-2.8)
 PREFIX_MIN_SAVED_IDS = 16       # a prefix must leave at least this many ids out (~7 ms of prior) to be worth a second run
 
@@ -122,11 +127,14 @@ class PiperAcoustic:
             yield np.ascontiguousarray(z[:, lo - window_lo:hi - window_lo])
 
     def flow_with_head(self, z_p: np.ndarray, y_mask: np.ndarray, first_frames: int | None):
-        """The flow in one pass, or first_frames first and then the rest when that leaves a tail."""
+        """The flow in one pass, or first_frames first, then SECOND_PIECE_FRAMES more, then the rest
+        (each cut only where it leaves a tail)."""
         total = z_p.shape[2]
-        if first_frames and total > first_frames + FLOW_CONTEXT_FRAMES:
-            return self.flow_in_pieces(z_p, y_mask, [0, first_frames, total])
-        return self.flow_in_pieces(z_p, y_mask, [0, total])
+        bounds = [0]
+        if first_frames:
+            bounds += [cut for cut in (first_frames, first_frames + SECOND_PIECE_FRAMES)
+                       if total > cut + FLOW_CONTEXT_FRAMES]
+        return self.flow_in_pieces(z_p, y_mask, bounds + [total])
 
     def prefix_end(self, ids: list[int], length_scale: float, first_frames: int) -> int | None:
         """Where a prefix run for this clause would end (the index of a space id), or None when the
@@ -135,7 +143,7 @@ class PiperAcoustic:
         (so that boundary is not the prefix's phrase-final end)."""
         if self.space_id is None or self.end_id is None:
             return None
-        needed = first_frames + PREFIX_SECOND_FRAMES + FLOW_CONTEXT_FRAMES
+        needed = first_frames + SECOND_PIECE_FRAMES + FLOW_CONTEXT_FRAMES
         spaces = [index for index, symbol in enumerate(ids) if symbol == self.space_id]
         for boundary, end in zip(spaces, spaces[1:]):
             if boundary * PREFIX_FRAMES_PER_ID * length_scale >= needed:
@@ -151,13 +159,13 @@ class PiperAcoustic:
         the boundary take their durations and noise from the prefix run, the rest from the whole
         clause's. The prefix's own last word (phrase-final) is never heard.
 
-        Pieces: first_frames, then PREFIX_SECOND_FRAMES more (the vocoder's second chunk: it must
+        Pieces: first_frames, then SECOND_PIECE_FRAMES more (the vocoder's second chunk: it must
         not wait for the whole clause's prior), from the prefix when it reaches that far, else as
         a separate first piece after the join."""
         prefix = [*ids[:prefix_end], self.end_id]
         z_a, mask_a, durations_a = self.run_prior(prefix, length_scale, noise_scale, noise_w)
         z_a, mask_a, cut_a = cut_leading_silence(z_a, mask_a, durations_a)
-        second = first_frames + PREFIX_SECOND_FRAMES
+        second = first_frames + SECOND_PIECE_FRAMES
         boundary = None
         if durations_a is not None:
             starts_a = np.concatenate([[0], np.cumsum(durations_a)]).astype(int) - cut_a
@@ -415,9 +423,10 @@ class ChunkedDecoder:
     def _next_size(self) -> int:
         """The second chunk is as small as the first: it must be out before the first (~90 ms of
         sound once its leading silence is cut) has played, and at twice the size it came 6-16 ms
-        late in a third of the bench sentences. Then chunks grow 4x: later chunks have all the
-        audio before them to hide behind, and fewer chunks mean less context decoded twice."""
-        return min(self.chunk, self.first_chunk << min(max(0, 2 * self.chunks_done - 2), 16))
+        late in a third of the bench sentences. Then chunks grow 2x: each must be decoded while
+        the audio before it plays (at 4x the third chunk, 48 frames, came after the first two had
+        played in 14 of 20 bench sentences), and fewer chunks mean less context decoded twice."""
+        return min(self.chunk, self.first_chunk << min(max(0, self.chunks_done - 1), 16))
 
     def _decode_until(self, end: int) -> np.ndarray:
         if len(self.frames) > 1:

@@ -17,7 +17,7 @@ from typing import Callable
 import zmq
 
 from engine.interrupt import RunInterrupter
-from engine.voice_models import FIRST_FLOW_FRAMES, FastSpeech2Acoustic, PiperAcoustic
+from engine.voice_models import FIRST_FLOW_FRAMES, SECOND_PIECE_FRAMES, FastSpeech2Acoustic, PiperAcoustic
 from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring, frames_aux
@@ -27,8 +27,10 @@ NAME = "acoustic"
 FRAMES_PER_RECORD = 32
 RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
 # Once a message's first frames are in the ring, the acoustic stage steps aside until the vocoder
-# has written the first PCM (a ~12 ms decode that then has both cores), then both stages share
-# the CPU evenly. Before, the acoustic stage ran at nice 10 all the time: the first chunk was as
+# has written the first PCM (a ~20 ms decode that then has both cores), and again after the next
+# SECOND_PIECE_FRAMES until the second PCM is out (else the rest of the clause's flow ran beside
+# that decode and the second chunk came after the first had played: a gap in 11-14 of 20 bench
+# sentences); then both stages share the CPU evenly. Before, the acoustic stage ran at nice 10 all the time: the first chunk was as
 # quick, but on long texts the vocoder starved it, ran dry and waited (3-paragraph wall ~8 % longer
 # in paired runs against piper-tts).
 FIRST_AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may still be finishing a decode
@@ -68,8 +70,9 @@ def steps_aside(msg: messages.Synthesize, pending: deque, frames_ring: Ring) -> 
             and all(getattr(queued, "job", None) == msg.job for queued in pending))
 
 
-def wait_for_first_audio(pcm_ring: Ring, written_before: int, cancelled: Callable[[], bool]) -> None:
-    """Sleep until the PCM ring moves (the first audio is out), the job is cancelled or the bound passes."""
+def wait_for_audio(pcm_ring: Ring, written_before: int, cancelled: Callable[[], bool]) -> None:
+    """Sleep until the PCM ring moves (the audio of the frames just written is out), the job is
+    cancelled or the bound passes."""
     deadline = time.monotonic() + FIRST_AUDIO_HANDOFF_SECONDS
     while pcm_ring.write_pos == written_before and time.monotonic() < deadline and not cancelled():
         time.sleep(HANDOFF_POLL_SECONDS)
@@ -148,10 +151,10 @@ def main(argv: list[str]) -> int:
         aborted = False
         first_frames = FIRST_FLOW_FRAMES if msg.clause == 0 else None   # only the first clause is urgent
         step_aside = steps_aside(msg, pending, frames_ring)
-        pcm_written_before = pcm_ring.write_pos
         try:
             with interrupter.running(msg.job):
                 for z in model.run_chunks(msg.ids, msg.length_scale, msg.noise_scale, msg.noise_w, first_frames):
+                    pcm_written_before = pcm_ring.write_pos
                     for start in range(0, z.shape[1], FRAMES_PER_RECORD):
                         part = z[:, start:start + FRAMES_PER_RECORD].copy(order="C")
                         if not frames_ring.write(KIND_FRAMES, msg.job, msg.clause, part, voice=msg.voice, aux=aux,
@@ -160,8 +163,9 @@ def main(argv: list[str]) -> int:
                             aborted = True
                             break
                         ring(bell)
-                    if step_aside and total == 0 and not aborted:
-                        wait_for_first_audio(pcm_ring, pcm_written_before, lambda job=msg.job: job_cancelled(job))
+                    early = total == 0 or total + z.shape[1] <= FIRST_FLOW_FRAMES + SECOND_PIECE_FRAMES
+                    if step_aside and early and not aborted:
+                        wait_for_audio(pcm_ring, pcm_written_before, lambda job=msg.job: job_cancelled(job))
                     total += z.shape[1]
                     if aborted or job_cancelled(msg.job):
                         aborted = True

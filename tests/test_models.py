@@ -10,8 +10,8 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from engine.voice_models import (FIRST_FLOW_FRAMES, FLOW_CONTEXT_FRAMES, MAX_LEADING_SILENCE_FRAMES, PiperAcoustic,
-                                 PiperDecoder, decode_in_chunks, make_session)
+from engine.voice_models import (FIRST_FLOW_FRAMES, FLOW_CONTEXT_FRAMES, MAX_LEADING_SILENCE_FRAMES, SECOND_PIECE_FRAMES,
+                                 PiperAcoustic, PiperDecoder, decode_in_chunks, make_session)
 from models import catalogue, paths
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import verify_files
@@ -159,9 +159,10 @@ def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
     # same noise for both runs; no durations, so no leading silence is cut
     monkeypatch.setattr(acoustic, "run_prior", lambda *args: (z_p, y_mask, None))
     pieces = list(acoustic.run_chunks(LONG_IDS, 1.0, 0.667, 0.8, first_frames))
-    assert len(pieces) == (1 if first_frames is None else 2)
+    assert len(pieces) == (1 if first_frames is None else 3)
     if first_frames:
-        assert pieces[0].shape[1] == first_frames
+        assert whole.shape[1] > first_frames + SECOND_PIECE_FRAMES + FLOW_CONTEXT_FRAMES
+        assert [piece.shape[1] for piece in pieces[:2]] == [first_frames, SECOND_PIECE_FRAMES]
     chunked = np.concatenate(pieces, axis=1)
     assert chunked.shape == whole.shape
     # Float noise alone (different shapes, different kernels) reaches ~1.3e-4 even with 40 frames of
