@@ -32,15 +32,15 @@ PARALLEL_DECODE_MIN_FRAMES = 64   # shorter decodes (a first clause's first chun
 # sound is not a random 0.3 s late, and the pause between clauses (the previous clause's final
 # punctuation) does not depend on the next clause's first letter.
 MAX_LEADING_SILENCE_FRAMES = 3
-# A long first clause starts from a prefix run: the prior costs ~0.45 ms per id (2 threads), so the
-# first frames come from the prior of the clause's first few words, and the rest from the whole
-# clause's prior, joined at a word boundary (PiperAcoustic.run_chunks).
 # After a first clause's head, the flow gives this many frames on their own before the rest: with
 # the head they are what the vocoder's second chunk needs (12 frames + 10 of context), so it is
 # decoded before the first chunk (~100 ms of sound) has played. With the rest of the clause in one
 # pass, the second chunk came 64-148 ms after the first and the listener heard a gap in 14 of 20
 # bench sentences.
 SECOND_PIECE_FRAMES = 12
+# A long first clause starts from a prefix run: the prior costs ~0.45 ms per id (2 threads), so the
+# first frames come from the prior of the clause's first few words, and the rest from the whole
+# clause's prior, joined at a word boundary (PiperAcoustic.first_clause_from_prefix).
 PREFIX_FRAMES_PER_ID = 2.0      # a low estimate of frames per id at length_scale 1 (measured 2.2-2.8)
 PREFIX_MIN_SAVED_IDS = 16       # a prefix must leave at least this many ids out (~7 ms of prior) to be worth a second run
 
@@ -112,9 +112,15 @@ class PiperAcoustic:
                 yield from self.first_clause_from_prefix(ids, prefix_end, length_scale, noise_scale, noise_w,
                                                          first_frames)
                 return
+        yield from self.whole_clause(ids, length_scale, noise_scale, noise_w, first_frames)
+
+    def whole_clause(self, ids: list[int], length_scale: float, noise_scale: float, noise_w: float,
+                     first_frames: int | None):
+        """One prior run on the whole clause, then the flow (in pieces for a first clause)."""
         z_p, y_mask, durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
         z_p, y_mask, _cut = cut_leading_silence(z_p, y_mask, durations)
-        yield from self.flow_with_head(z_p, y_mask, first_frames)
+        cuts = [first_frames, first_frames + SECOND_PIECE_FRAMES] if first_frames else []
+        yield from self.flow_in_pieces(z_p, y_mask, piece_bounds(0, cuts, z_p.shape[2]))
 
     def flow_in_pieces(self, z_p: np.ndarray, y_mask: np.ndarray, bounds: list[int]):
         """Yield the flow's z for frames [bounds[0], bounds[1]), [bounds[1], bounds[2]), ...; each
@@ -125,16 +131,6 @@ class PiperAcoustic:
             window_lo, window_hi = max(0, lo - FLOW_CONTEXT_FRAMES), min(total, hi + FLOW_CONTEXT_FRAMES)
             z = self.run_flow(z_p[:, :, window_lo:window_hi], y_mask[:, :, window_lo:window_hi])
             yield np.ascontiguousarray(z[:, lo - window_lo:hi - window_lo])
-
-    def flow_with_head(self, z_p: np.ndarray, y_mask: np.ndarray, first_frames: int | None):
-        """The flow in one pass, or first_frames first, then SECOND_PIECE_FRAMES more, then the rest
-        (each cut only where it leaves a tail)."""
-        total = z_p.shape[2]
-        bounds = [0]
-        if first_frames:
-            bounds += [cut for cut in (first_frames, first_frames + SECOND_PIECE_FRAMES)
-                       if total > cut + FLOW_CONTEXT_FRAMES]
-        return self.flow_in_pieces(z_p, y_mask, bounds + [total])
 
     def prefix_end(self, ids: list[int], length_scale: float, first_frames: int) -> int | None:
         """Where a prefix run for this clause would end (the index of a space id), or None when the
@@ -173,9 +169,7 @@ class PiperAcoustic:
             boundary = (next((index for index in spaces if starts_a[index] >= second + FLOW_CONTEXT_FRAMES), None)
                         or next((index for index in spaces if starts_a[index] >= first_frames + FLOW_CONTEXT_FRAMES), None))
         if boundary is None:    # speech faster than estimated (or an old split): the usual way
-            z_p, y_mask, durations = self.run_prior(ids, length_scale, noise_scale, noise_w)
-            z_p, y_mask, _cut = cut_leading_silence(z_p, y_mask, durations)
-            yield from self.flow_with_head(z_p, y_mask, first_frames)
+            yield from self.whole_clause(ids, length_scale, noise_scale, noise_w, first_frames)
             return
         join_a = int(starts_a[boundary])
         taken = second if join_a >= second + FLOW_CONTEXT_FRAMES else first_frames
@@ -185,9 +179,7 @@ class PiperAcoustic:
         join_b = int(np.sum(durations_b[:boundary])) - cut_b
         z_p = np.concatenate([z_a[:, :, :join_a], z_b[:, :, join_b:]], axis=2)
         y_mask = np.concatenate([mask_a[:, :, :join_a], mask_b[:, :, join_b:]], axis=2)
-        total = z_p.shape[2]
-        rest = [taken, *([second] if taken < second and total > second + FLOW_CONTEXT_FRAMES else []), total]
-        yield from self.flow_in_pieces(z_p, y_mask, rest)
+        yield from self.flow_in_pieces(z_p, y_mask, piece_bounds(taken, [second], z_p.shape[2]))
 
     def run_prior(self, ids: list[int], length_scale: float, noise_scale: float,
                   noise_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -209,6 +201,12 @@ class PiperAcoustic:
 
     def warm_up(self) -> None:
         self.run([1, 0, 20, 0, 59, 0, 24, 0, 2], 1.0, 0.667, 0.8)
+
+
+def piece_bounds(start: int, cuts: list[int], total: int) -> list[int]:
+    """Frame bounds for the flow's pieces from start to total: each cut after start is kept only if
+    it leaves a tail longer than the flow's context (else that piece's right context would be short)."""
+    return [start, *[cut for cut in cuts if start < cut and total > cut + FLOW_CONTEXT_FRAMES], total]
 
 
 def cut_leading_silence(z_p: np.ndarray, y_mask: np.ndarray,

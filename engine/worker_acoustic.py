@@ -30,9 +30,9 @@ RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
 # has written the first PCM (a ~20 ms decode that then has both cores), and again after the next
 # SECOND_PIECE_FRAMES until the second PCM is out (else the rest of the clause's flow ran beside
 # that decode and the second chunk came after the first had played: a gap in 11-14 of 20 bench
-# sentences); then both stages share the CPU evenly. Before, the acoustic stage ran at nice 10 all the time: the first chunk was as
-# quick, but on long texts the vocoder starved it, ran dry and waited (3-paragraph wall ~8 % longer
-# in paired runs against piper-tts).
+# sentences); then both stages share the CPU evenly. Before, the acoustic stage ran at nice 10 all
+# the time: the first chunk was as quick, but on long texts the vocoder starved it, ran dry and
+# waited (3-paragraph wall ~8 % longer in paired runs against piper-tts).
 FIRST_AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may still be finishing a decode
 HANDOFF_POLL_SECONDS = 0.001
 # With several requests open, later clauses wait while this much is queued for the vocoder (~256
