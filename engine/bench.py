@@ -92,6 +92,7 @@ STOPS, QUICK_STOPS = 50, 3
 CLIENTS, QUICK_CLIENTS = 8, 2
 SENTENCES_PER_CLIENT = 3
 AFTER_STOP_ROUNDS = 10
+STALL_HEARD = 0.005            # playback gaps above this are counted as heard
 PARAGRAPH_RUNS = 3             # the paragraph row is the median run
 CAPTURE_RATE = 22050
 
@@ -104,6 +105,27 @@ class Timing:
     ttfa: float
     total: float
     audio: float
+    stall: float = 0.0      # seconds a player that starts at the first chunk waits for later ones
+
+
+class PlaybackClock:
+    """Feeds chunk arrivals to an imagined player that starts playing the first chunk when it
+    arrives and each later one when both it and the previous audio are there: the time it waits
+    (stall) is a gap the listener hears. Device buffering (speech-dispatcher, PulseAudio) hides
+    stalls of a few ms, so the table counts requests with more than STALL_HEARD."""
+
+    def __init__(self):
+        self.playing_until: float | None = None
+        self.stall = 0.0
+
+    def arrived(self, at: float, seconds: float) -> None:
+        if self.playing_until is None:
+            self.playing_until = at + seconds
+            return
+        if at > self.playing_until:
+            self.stall += at - self.playing_until
+            self.playing_until = at
+        self.playing_until += seconds
 
 
 @dataclass
@@ -151,6 +173,9 @@ class EngineResult:
             "paragraph_total_s": self.paragraph.total,
             "paragraph_audio_s": self.paragraph.audio,
             "paragraph_rtf": self.paragraph.total / self.paragraph.audio if self.paragraph.audio else float("nan"),
+            "sentences_with_gap": sum(t.stall > STALL_HEARD for t in self.sentences),
+            "sentence_gap_max_ms": 1000 * max(t.stall for t in self.sentences),
+            "paragraph_gap_ms": 1000 * self.paragraph.stall,
         }
 
 
@@ -220,11 +245,13 @@ def bench_ttsd(endpoint: str, sentences: list[str], paragraph: str, note: str) -
 
     with Client(endpoint, timeout=120) as client:
         def synthesize(text: str) -> Timing:
-            result = client.synthesize(text)
+            clock = PlaybackClock()
+            result = client.synthesize(text, on_chunk=lambda pcm, rate: clock.arrived(time.monotonic(),
+                                                                                      len(pcm) / 2 / rate))
             if result.first_audio is None:
                 raise RuntimeError(f"ttsd returned no audio for {text!r}")
             return Timing(ttfa=result.first_audio - result.request_sent,
-                          total=result.finished - result.request_sent, audio=result.audio_seconds)
+                          total=result.finished - result.request_sent, audio=result.audio_seconds, stall=clock.stall)
 
         result = measure("ttsd", synthesize, sentences, paragraph, note)
         result.after_stop = [barge_in(client, paragraph, sentence, delay, synthesize)
@@ -450,14 +477,17 @@ def bench_piper(voice, sentences: list[str], paragraph: str) -> EngineResult:
         start = time.monotonic()
         first = None
         samples = 0
+        clock = PlaybackClock()
         for chunk in voice.synthesize(text):
             if first is None:
                 first = time.monotonic()
             samples += len(chunk.audio_float_array)
+            clock.arrived(time.monotonic(), len(chunk.audio_float_array) / voice.config.sample_rate)
         end = time.monotonic()
         if first is None:
             raise RuntimeError(f"piper-tts returned no audio for {text!r}")
-        return Timing(ttfa=first - start, total=end - start, audio=samples / voice.config.sample_rate)
+        return Timing(ttfa=first - start, total=end - start, audio=samples / voice.config.sample_rate,
+                      stall=clock.stall)
 
     return measure("piper-tts", synthesize, sentences, paragraph,
                    "in-process PiperVoice defaults, onnxruntime default threads (all cores)")
@@ -520,6 +550,11 @@ ROWS = [  # (summary key, label, format)
     ("paragraph_total_s", "paragraph text total wall (s)", "{:.2f}"),
     ("paragraph_audio_s", "paragraph text audio (s)", "{:.2f}"),
     ("paragraph_rtf", "paragraph text RTF", "{:.3f}"),
+]
+GAP_ROWS = [  # playback stalls (PlaybackClock): no ratio, piper-tts's single-sentence answers have none
+    ("sentences_with_gap", f"sentences with a gap > {STALL_HEARD * 1000:.0f} ms", "{:d}"),
+    ("sentence_gap_max_ms", "sentence gap total, worst (ms)", "{:.0f}"),
+    ("paragraph_gap_ms", "paragraph text gaps total (ms)", "{:.0f}"),
 ]
 
 
@@ -632,6 +667,7 @@ def format_table(ttsd: EngineResult, piper: EngineResult, sentence_count: int, p
                  "(after 1 warm-up request each; "
                  f"paragraph rows: the median of {PARAGRAPH_RUNS} runs by wall time)")
     rows = [(label, ours[key], theirs[key], fmt, True) for key, label, fmt in ROWS]
+    rows += [(label, ours[key], theirs[key], fmt, False) for key, label, fmt in GAP_ROWS]
     rows += stop_rows(ttsd.stops, piper.stops)
     if ttsd.after_stop:
         rows += [("TTFA right after a stop p50 (ms)", 1000 * percentile(ttsd.after_stop, 50), None, "{:.0f}", False),
@@ -646,6 +682,8 @@ def format_table(ttsd: EngineResult, piper: EngineResult, sentence_count: int, p
         lines.append(f"{label:{width}} | {cell(mine, fmt):>10} | {cell(other, fmt):>10} | {ratio}")
     lines.append("ratio = ttsd / piper-tts (below 1: ttsd is lower/faster; for audio s per wall s higher is "
                  "better); RTF = total time / audio seconds")
+    lines.append("gaps: a player that starts at the first audio chunk and plays each later chunk as soon as it "
+                 "is there and the previous audio has ended; gap = time it waits for a chunk (heard as a pause)")
     lines.append(f"ttsd: {ttsd.note}")
     lines.append(f"piper-tts: {piper.note}")
     if ttsd.stops is not None:

