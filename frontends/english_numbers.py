@@ -114,7 +114,7 @@ MONEY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 TIME_PATTERN = re.compile(
-    r"\b(\d{1,2}):(\d{2})\b(?:\s?([ap])\.?\s?m\b\.?)?", re.IGNORECASE
+    r"\b(\d{1,2}):(\d{2})(?!\d)(?:\s?([ap])\.?\s?m\b\.?)?", re.IGNORECASE
 )
 AM_PM_PATTERN = re.compile(r"\b(\d{1,2})\s?([ap])\.?\s?m\b\.?", re.IGNORECASE)
 PERCENT_PATTERN = re.compile(r"(-?)(" + NUMBER + r")(?:\.(\d+))?\s?%")
@@ -145,6 +145,56 @@ DECIMAL_PATTERN = re.compile(r"(?<!\d)(?<!\d\.)(-?)(" + NUMBER + r")?\.(\d+)(?!\
 DOTTED_NUMBER_PATTERN = re.compile(r"\b\d+(?:\.\d+){2,}\b")
 NEGATIVE_PATTERN = re.compile(r"(?<![\w])-(?=\d)")
 CARDINAL_PATTERN = re.compile(NUMBER)
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")
+MONTH_ABBREVIATIONS = {"Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June",
+                       "Jul": "July", "Aug": "August", "Sep": "September", "Sept": "September",
+                       "Oct": "October", "Nov": "November", "Dec": "December"}
+# "Dec. 5", "Jan 12": an abbreviated month only before a day number (else "Mar" and "Dec" are names).
+MONTH_ABBREVIATION_PATTERN = re.compile(r"\b(" + "|".join(MONTH_ABBREVIATIONS) + r")\.?(?=\s\d{1,2}(?![\d:]))")
+# "December 5" is read "December fifth", as Americans say it; "5th" is already an ordinal.
+MONTH_DAY_PATTERN = re.compile(r"\b(" + "|".join(MONTHS) + r")\s(\d{1,2})(?![\d:]|\.\d|st|nd|rd|th)")
+# 12/05/2026 and 12/5/26: month first (en-US); a first number above 12 is a day.
+TWO_DIGIT_YEAR_PIVOT = 40     # 5/6/99 is 1999, 5/6/26 is 2026
+SLASH_DATE_PATTERN = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
+ISO_DATE_PATTERN = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d-])")
+# Phone numbers: digits read one by one, in their groups.
+PHONE_PATTERN = re.compile(r"(?<![\d-])(?:\((\d{3})\)\s?|(\d{3})[-. ])(\d{3})[-.](\d{4})(?![\d-])")
+LOCAL_PHONE_PATTERN = re.compile(r"(?<![\d-])(\d{3})-(\d{4})(?![\d-])")
+# Simple fractions, with the denominators recipes and measures use (not 9/11 or 24/7); n/5 and
+# n/10 are ratings ("4/5 stars": four out of five).
+FRACTION_DENOMINATORS = {2: ("half", "halves"), 3: ("third", "thirds"), 4: ("quarter", "quarters"),
+                         8: ("eighth", "eighths"), 16: ("sixteenth", "sixteenths")}
+RATING_DENOMINATORS = frozenset({5, 10})
+FRACTION_PATTERN = re.compile(r"(?<![\d/.,])(?:(\d+)\s)?(\d{1,2})/(\d{1,2})(?![\d/]|\.\d)")
+# Web and mail addresses: "example dot com slash page", "bob at example dot org". The scheme is
+# not read; the address must end in a common top-level domain, in lower case (not "fine.It").
+TOP_LEVEL_DOMAINS = ("com", "org", "net", "edu", "gov", "mil", "int", "io", "co", "ai", "dev", "app", "info",
+                     "biz", "us", "uk", "ca", "au", "de", "fr", "es", "it", "nl", "eu", "cn", "jp", "in", "ru",
+                     "br", "ch", "se", "no", "me", "tv", "ly")
+DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:" + "|".join(TOP_LEVEL_DOMAINS) + r")\b"
+EMAIL_PATTERN = re.compile(r"\b([\w.+-]+)@(" + DOMAIN + r")")
+URL_PATTERN = re.compile(r"(?:\bhttps?://)?\b(" + DOMAIN + r")((?:/[^\s]*)?)")
+URL_TRAILING_MARKS = ".,;:!?)\"'"
+# "the '80s", "80s music": a decade of the 20th century.
+SHORT_DECADE_PATTERN = re.compile(r"(?<![\w'])'?([2-9])0'?s\b")
+# "3x faster"
+TIMES_PATTERN = re.compile(r"\b(\d+(?:\.\d+)?)x(?=\s|$|[,;:.!?])")
+# Roman numerals II-XXXIX after a capitalised word: "Henry VIII" -> Henry the eighth, but
+# "World War II" -> War two after the nouns in COUNTED_NOUNS. A lone I, V or X is left alone
+# ("Malcolm X", the pronoun I), and so is one after a capitalised function word ("The IV bag").
+ROMAN_PATTERN = re.compile(r"\b([A-Z][a-z]+)\s(?=[IVX]{2})(X{0,3}(?:IX|IV|VI{0,3}|I{1,3})|X{1,3})\b(?!['-])")
+NOT_BEFORE_ROMAN = frozenset(
+    {"The", "A", "An", "And", "Or", "But", "If", "When", "Then", "So", "In", "On", "At", "To", "For", "Of",
+     "By", "With", "From", "My", "His", "Her", "Our", "Their", "Its", "Your", "This", "That", "These",
+     "Those", "Is", "Was", "Are", "No", "Not", "All", "Any", "Some", "As"})
+ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+COUNTED_NOUNS = frozenset(
+    {"War", "Chapter", "Part", "Volume", "Vol", "Act", "Scene", "Book", "Phase", "Type", "Class", "Level",
+     "Stage", "Title", "Article", "Section", "Episode", "Season", "Apollo", "Vatican", "Gemini", "Schedule",
+     "Appendix", "Grade", "Category", "Division", "Bowl", "Round", "Step", "Figure", "Table", "Tier", "Mark",
+     "Series", "Rocky", "Star", "Unit", "Wave", "Track", "Game", "Olympiad", "Congress", "Amendment"})
 WHITESPACE_RUN = re.compile(r"\s+")
 # Not after a spaced dash: gluing "- ." into "-." would hide the dash.
 SPACE_BEFORE_MARK = re.compile(r"(?<=[^\s-])\s+([,;:.!?])")
@@ -339,9 +389,89 @@ def _abbreviation(match: re.Match) -> str:
     return words + "." if at_end else words  # "etc." closing a sentence
 
 
+def _dotted_words(text: str) -> str:
+    return " dot ".join(part.replace("-", " ").replace("_", " ") for part in text.split(".") if part)
+
+
+def _email(match: re.Match) -> str:
+    return f" {_dotted_words(match.group(1))} at {_dotted_words(match.group(2))} "
+
+
+def _url(match: re.Match) -> str:
+    domain, path = match.group(1), match.group(2)
+    trailing = path[len(path.rstrip(URL_TRAILING_MARKS)):]
+    path = path[:len(path) - len(trailing)]
+    if domain.lower().startswith("www."):
+        domain = "w w w." + domain[4:]
+    words = _dotted_words(domain)
+    for part in path.split("/")[1:]:
+        words += " slash " + re.sub(r"[^A-Za-z0-9]+", " ", part)
+    return f" {words}{trailing} "
+
+
+def _day_month_year(day: int, month: int, year: str) -> str | None:
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    full_year = int(year) if len(year) == 4 else int(year) + (2000 if int(year) <= TWO_DIGIT_YEAR_PIVOT else 1900)
+    return f" {MONTHS[month - 1]} {ordinal_to_words(day)}, {year_to_words(full_year)} "
+
+
+def _slash_date(match: re.Match) -> str:
+    first, second, year = int(match.group(1)), int(match.group(2)), match.group(3)
+    month, day = (second, first) if first > 12 else (first, second)
+    return _day_month_year(day, month, year) or match.group(0)
+
+
+def _iso_date(match: re.Match) -> str:
+    year, month, day = match.groups()
+    return _day_month_year(int(day), int(month), year) or match.group(0)
+
+
+def _digit_groups(*groups: str) -> str:
+    return " " + ", ".join(digits_to_words(group) for group in groups if group) + " "
+
+
+def _fraction(match: re.Match) -> str:
+    whole, numerator, denominator = match.group(1), int(match.group(2)), int(match.group(3))
+    if denominator in RATING_DENOMINATORS and not whole and numerator <= denominator:
+        return f" {number_to_words(numerator)} out of {number_to_words(denominator)} "
+    names = FRACTION_DENOMINATORS.get(denominator)
+    if names is None or not 0 < numerator < denominator:
+        return match.group(0)
+    fraction = f"{number_to_words(numerator)} {names[0] if numerator == 1 else names[1]}"
+    return f" {number_to_words(int(whole))} and {fraction} " if whole else f" {fraction} "
+
+
+def _roman(match: re.Match) -> str:
+    word, numeral = match.groups()
+    if word in NOT_BEFORE_ROMAN:
+        return match.group(0)
+    values = [ROMAN_VALUES[letter] for letter in numeral]
+    number = sum(-value if following > value else value for value, following in zip(values, values[1:] + [0]))
+    if word in COUNTED_NOUNS:
+        return f"{word} {number_to_words(number)}"
+    return f"{word} the {ordinal_to_words(number)}"
+
+
 def normalize_english(text: str) -> str:
     """Spell out numbers, symbols and abbreviations of one sentence as words."""
     text = DOUBLE_HYPHEN_PATTERN.sub(" - ", text)
+    # Written forms with dashes and slashes of their own go before the number rules.
+    text = EMAIL_PATTERN.sub(_email, text)
+    text = URL_PATTERN.sub(_url, text)
+    text = PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
+    text = LOCAL_PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
+    text = ISO_DATE_PATTERN.sub(_iso_date, text)
+    text = SLASH_DATE_PATTERN.sub(_slash_date, text)
+    text = FRACTION_PATTERN.sub(_fraction, text)
+    text = MONTH_ABBREVIATION_PATTERN.sub(lambda m: MONTH_ABBREVIATIONS[m.group(1)], text)
+    text = MONTH_DAY_PATTERN.sub(lambda m: f"{m.group(1)} {ordinal_to_words(int(m.group(2)))}", text)
+    text = ROMAN_PATTERN.sub(_roman, text)
+    text = YEAR_RANGE_PATTERN.sub(
+        lambda m: f" {year_to_words(int(m.group(1)))} to {year_to_words(int(m.group(2)))} ", text
+    )
+    # Ranges before times: "5-10 pm" is "five to ten pee em".
+    text = RANGE_PATTERN.sub(" to ", text)
     # Times first: "a.m." after a time belongs to the time.
     text = TIME_PATTERN.sub(_time, text)
     text = AM_PM_PATTERN.sub(_hour_am_pm, text)
@@ -350,17 +480,15 @@ def normalize_english(text: str) -> str:
     text = NUMBER_NO_PATTERN.sub("number ", text)
     text = HASH_NUMBER_PATTERN.sub("number ", text)
     text = MONEY_PATTERN.sub(_money, text)
-    text = YEAR_RANGE_PATTERN.sub(
-        lambda m: f" {year_to_words(int(m.group(1)))} to {year_to_words(int(m.group(2)))} ", text
-    )
     text = PERCENT_PATTERN.sub(_percent, text)
     text = ORDINAL_PATTERN.sub(_ordinal, text)
     text = DECADE_PATTERN.sub(
         lambda m: " " + _plural_noun(year_to_words(int(m.group(1) + m.group(2) + "0"))) + " ", text
     )
+    text = SHORT_DECADE_PATTERN.sub(lambda m: " " + _plural_noun(TENS[int(m.group(1))]) + " ", text)
     text = _years(text)
-    text = RANGE_PATTERN.sub(" to ", text)
     text = UNIT_PATTERN.sub(_unit, text)
+    text = TIMES_PATTERN.sub(lambda m: f" {m.group(1)} times ", text)
     text = DOTTED_NUMBER_PATTERN.sub(
         lambda m: " " + " point ".join(number_to_words(int(part)) for part in m.group(0).split(".")) + " ", text
     )

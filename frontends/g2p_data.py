@@ -70,6 +70,18 @@ READ_PAST_AFTER = frozenset(
      "they'd", "he's", "she's", "it's"}
 )
 # Time words that make a present-looking "read" past ("I read it yesterday").
+# Letter names, for words read letter by letter: an all-capitals word the dictionary lacks ("GPU",
+# "DIY"; g2p_en's guesser says "GPU" as "joo") and a word without vowel letters ("mp", "npm").
+LETTER_NAMES = {
+    "a": ["EY"], "b": ["B", "IY"], "c": ["S", "IY"], "d": ["D", "IY"], "e": ["IY"], "f": ["EH", "F"],
+    "g": ["JH", "IY"], "h": ["EY", "CH"], "i": ["AY"], "j": ["JH", "EY"], "k": ["K", "EY"], "l": ["EH", "L"],
+    "m": ["EH", "M"], "n": ["EH", "N"], "o": ["OW"], "p": ["P", "IY"], "q": ["K", "Y", "UW"], "r": ["AA", "R"],
+    "s": ["EH", "S"], "t": ["T", "IY"], "u": ["Y", "UW"], "v": ["V", "IY"],
+    "w": ["D", "AH", "B", "AH", "L", "Y", "UW"], "x": ["EH", "K", "S"], "y": ["W", "AY"], "z": ["Z", "IY"],
+}
+# All-capitals words the dictionary has as another word: "ID" is not "id".
+SPELLED_CAPITALS = frozenset({"ID", "IDs"})
+VOWEL_LETTERS = re.compile("[aeiouy]")
 PAST_TIME_WORDS = frozenset({"yesterday", "ago", "last", "earlier", "previously", "once"})
 
 # Fallback tagger vocabulary (used only when the real tagger data is absent).
@@ -282,10 +294,30 @@ class CorrectedG2p:
         tagged = self.pos_tag(words)
         lowered = [word.lower() for word in words]
         phones: list[str] = []
-        for index, (word, (_, tag)) in enumerate(zip(lowered, tagged)):
-            phones.extend(self.word_phones(lowered, index, tag))
+        for index, (word, (_, tag)) in enumerate(zip(words, tagged)):
+            spelled = self.spelled(word)
+            phones.extend(spelled if spelled is not None else self.word_phones(lowered, index, tag))
             phones.append(" ")
         return phones[:-1]
+
+    def spelled(self, word: str) -> list[str] | None:
+        """ARPAbet letter by letter for an acronym or a word without vowels, else None. A plural
+        "s" after capitals ("GPUs") is read as one."""
+        letters, plural = (word[:-1], True) if len(word) > 2 and word.endswith("s") and word[:-1].isupper() else (word, False)
+        if not letters.isascii() or not letters.isalpha() or len(letters) < 2:
+            return None
+        known = letters.lower() in self.inner.cmu
+        acronym = letters.isupper() and (not known or word in SPELLED_CAPITALS)
+        vowelless = VOWEL_LETTERS.search(letters.lower()) is None and not known
+        if not (acronym or vowelless):
+            return None
+        phones = []
+        for position, letter in enumerate(letters.lower()):
+            stress = "1" if position == len(letters) - 1 else "2"
+            phones.extend(phone + stress if phone[0] in "AEIOU" else phone for phone in LETTER_NAMES[letter])
+        if plural:
+            phones.append("Z")
+        return phones
 
     def word_phones(self, words: list[str], index: int, tag: str) -> list[str]:
         """ARPAbet for words[index] in its sentence."""

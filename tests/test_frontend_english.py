@@ -204,6 +204,47 @@ def test_abbreviations(text, expected):
     assert normalize_english(text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("Meet me at 3:30pm.", "Meet me at three thirty pee em."),
+    ("Open 5-10 pm", "Open five to ten pee em"),
+    ("Born on 12/05/2026.", "Born on December fifth, twenty twenty six."),
+    ("On 13/07/2020 it rained", "On July thirteenth, twenty twenty it rained"),
+    ("since 5/6/99", "since May sixth, nineteen ninety nine"),
+    ("due 2026-12-05", "due December fifth, twenty twenty six"),
+    ("Jan. 5th, 2020", "January fifth, twenty twenty"),
+    ("Monday, Dec 5", "Monday, December fifth"),
+    ("On March 3, 2021 we met.", "On March third, twenty twenty one we met."),
+    ("Add 1/2 cup and 1 3/4 cups.", "Add one half cup and one and three quarters cups."),
+    ("Rated 4/5 stars", "Rated four out of five stars"),
+    ("open 24/7 since 9/11", "open twenty four seven since nine eleven"),
+    ("Call (555) 123-4567 or 555-123-4567.", "Call five five five, one two three, four five six seven or five five five, one two three, four five six seven."),
+    ("Dial 555-1234.", "Dial five five five, one two three four."),
+    ("the '80s and 90s music", "the eighties and nineties music"),
+    ("3x faster", "three times faster"),
+    ("World War II and Henry VIII.", "World War two and Henry the eighth."),
+    ("Queen Elizabeth II", "Queen Elizabeth the second"),
+    ("When I left, the IV bag fell.", "When I left, the IV bag fell."),
+    ("Malcolm X", "Malcolm X"),
+    ("Mail bob.smith@example.com now.", "Mail bob dot smith at example dot com now."),
+    ("Visit https://www.example.org/help-page.", "Visit w w w dot example dot org slash help page."),
+    ("It is fine.Then we go", "It is fine.Then we go"),
+])
+def test_written_forms(text, expected):
+    assert normalize_english(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("GPU", "JH IY2 P IY2 Y UW1"),
+    ("GPUs", "JH IY2 P IY2 Y UW1 Z"),
+    ("ID", "AY2 D IY1"),
+    ("npm", "EH2 N P IY2 EH1 M"),
+    ("NASA", "N AE1 S AH0"),      # in the dictionary: said as a word
+    ("OK", "OW1 K EY1"),
+])
+def test_acronyms_and_vowelless_words_are_spelled(g2p, text, expected):
+    assert " ".join(g2p(text)) == expected
+
+
 def test_no_hyphens_in_number_words():
     for number in ("21", "42", "99", "1999", "2024", "23rd", "$45.67", "65%"):
         assert "-" not in normalize_english(number)
