@@ -1,7 +1,11 @@
-"""Periodic re-hashing of every loaded voice's files, off the supervisor's loop.
+"""Re-hashing of every loaded voice's files, off the supervisor's loop: at once when a file's
+metadata changes, and on a timer for what metadata cannot show (a bit flipped on disk).
 
 Why a thread: hashing ~60 MB takes a fraction of a second; the supervisor loop must never block.
 The thread only reads files and puts verdicts on a queue; the supervisor acts on them.
+Why stat as well as the timer: a full hash every second would cost a core; a stat of each file
+costs microseconds and every write, rename, copy or chmod changes its ctime (which user space
+cannot set back), so a swapped or edited file is caught within FILE_WATCH_SECONDS.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import VoiceRef
-from models.manifest import Manifest, ManifestError, mismatched_files
+from models.manifest import MANIFEST_NAME, Manifest, ManifestError, mismatched_files
+from models.signing import SIGNATURE_NAME
+
+FILE_WATCH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,8 @@ class Verdict:
 
 
 class IntegrityChecker:
-    """Every `interval` seconds, verify each voice directory against its manifest."""
+    """Verify each voice directory against its manifest every `interval` seconds, and at once when
+    the metadata of one of its files changes."""
 
     def __init__(self, voices: list[VoiceRef], manifests: dict[str, Manifest], interval: float):
         self.voices = voices
@@ -44,9 +52,17 @@ class IntegrityChecker:
         self.stopping.set()
 
     def _run(self) -> None:
-        while not self.stopping.wait(self.interval):
+        seen = {voice.name: file_signature(voice, self.manifests[voice.name]) for voice in self.voices}
+        next_full = time.monotonic() + self.interval
+        while not self.stopping.wait(min(FILE_WATCH_SECONDS, self.interval)):
+            full = time.monotonic() >= next_full
+            if full:
+                next_full = time.monotonic() + self.interval
             for voice in self.voices:
-                self.verdicts.put(check_voice(voice, self.manifests[voice.name]))
+                signature = file_signature(voice, self.manifests[voice.name])
+                if full or signature != seen[voice.name]:
+                    seen[voice.name] = signature
+                    self.verdicts.put(check_voice(voice, self.manifests[voice.name]))
 
     def results(self) -> list[Verdict]:
         found = []
@@ -55,6 +71,19 @@ class IntegrityChecker:
                 found.append(self.verdicts.get_nowait())
             except queue.Empty:
                 return found
+
+
+def file_signature(voice: VoiceRef, loaded: Manifest) -> tuple:
+    """What stat says about the voice's manifest, signature and model files (None for a missing one)."""
+    signature = []
+    for name in (MANIFEST_NAME, SIGNATURE_NAME, *sorted(loaded.files)):
+        try:
+            info = (Path(voice.path) / name).stat()
+        except OSError:
+            signature.append(None)
+            continue
+        signature.append((info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode))
+    return tuple(signature)
 
 
 def check_voice(voice: VoiceRef, loaded: Manifest) -> Verdict:

@@ -123,3 +123,26 @@ def test_any_edit_of_a_manifest_quarantines_the_voice_until_it_is_restored(two_v
             assert client.synthesize("Trusted again.", voice="en_US-joe-copy").audio_seconds > 0.3
     finally:
         daemon.stop()
+
+
+def test_a_changed_file_is_rehashed_at_once_not_at_the_next_timer(two_voice_data):
+    """With the default interval (300 s) a tampered file is still caught within seconds: its ctime
+    changed, even when the tamperer puts the old modification time back."""
+    import os
+
+    from tests.conftest import start_daemon
+    two_voice_data, env = two_voice_data
+    daemon = start_daemon(two_voice_data.parent / "run-watch", two_voice_data, env=env)
+    try:
+        victim = two_voice_data / "voices" / "en_US-joe-copy" / "decoder.onnx"
+        before = victim.stat()
+        tampered = bytearray(victim.read_bytes())
+        tampered[len(tampered) // 3] ^= 0x10
+        with Client(daemon.endpoint) as client:
+            victim.write_bytes(bytes(tampered))
+            os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+            voice = wait_for_voice_state(client, "en_US-joe-copy", "quarantined", timeout=20)
+            assert "decoder.onnx" in voice["reason"]
+            assert client.synthesize("The other voice still speaks.", voice="en_US-joe-medium").audio_seconds > 0.5
+    finally:
+        daemon.stop()
