@@ -92,3 +92,39 @@ def test_kill_9_during_synthesis(chaos_daemon, kind):
     time.sleep(0.3)
     assert not [p for p in all_pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
     assert not [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
+
+
+@pytest.mark.parametrize("kind", ["acoustic", "vocoder"])
+def test_hung_worker_is_killed_and_replaced(tmp_path, joe_voice, data_dir, kind):
+    """A worker that stops answering (SIGSTOP: a hang, not a crash) is killed after worker_timeout;
+    the request in flight still gets its audio (continued on the new worker) or an error, never
+    silence, and the daemon keeps serving."""
+    root, env = private_data_dir(tmp_path, data_dir, [joe_voice])
+    config = tmp_path / "ttsd.toml"
+    config.write_text(FAST_BACKOFF + "worker_timeout = 2.0\nheartbeat_interval = 0.2\n")
+    daemon = start_daemon(tmp_path / "run", root, extra=["--config", str(config)], env=env)
+    try:
+        with Client(daemon.endpoint, timeout=60) as control:
+            pid = worker_pid(control, kind, set())
+            result = {}
+
+            def speak():
+                with Client(daemon.endpoint, timeout=60) as client:
+                    try:
+                        result["audio"] = client.synthesize(TEXT).audio_seconds
+                    except RequestFailed as failure:
+                        result["error"] = failure.reason
+
+            speaker = threading.Thread(target=speak)
+            speaker.start()
+            time.sleep(0.3)
+            os.kill(pid, signal.SIGSTOP)
+            speaker.join(60)
+            assert not speaker.is_alive(), "a request was left hanging behind a hung worker"
+            assert result.get("audio", 0) > 0.5 or result.get("error"), result
+            new_pid = worker_pid(control, kind, {pid})
+            assert new_pid != pid and not (psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie")
+            assert next(w for w in control.status()["workers"] if w["name"] == kind)["restarts"] >= 1
+            assert control.synthesize("The next request is spoken.").audio_seconds > 0.5
+    finally:
+        daemon.stop()
