@@ -17,7 +17,7 @@ from typing import Callable
 import zmq
 
 from engine.interrupt import RunInterrupter
-from engine.voice_models import FIRST_FLOW_FRAMES, SECOND_PIECE_FRAMES, FastSpeech2Acoustic, PiperAcoustic
+from engine.voice_models import FIRST_FLOW_FRAMES, FastSpeech2Acoustic, PiperAcoustic
 from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring, frames_aux
@@ -26,13 +26,15 @@ from models.manifest import Manifest
 NAME = "acoustic"
 FRAMES_PER_RECORD = 32
 RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
-# Once a message's first frames are in the ring, the acoustic stage steps aside until the vocoder
-# has written the first PCM (a ~20 ms decode that then has both cores), and again after the next
-# SECOND_PIECE_FRAMES until the second PCM is out (else the rest of the clause's flow ran beside
-# that decode and the second chunk came after the first had played: a gap in 11-14 of 20 bench
-# sentences); then both stages share the CPU evenly. Before, the acoustic stage ran at nice 10 all
-# the time: the first chunk was as quick, but on long texts the vocoder starved it, ran dry and
-# waited (3-paragraph wall ~8 % longer in paired runs against piper-tts).
+# After each piece of a message's first clause (the flow gives it in up to three), the acoustic
+# stage steps aside until the vocoder has written PCM from it: the first chunk (a ~20 ms decode)
+# and the next two then have both cores, and each is out before the audio before it has played.
+# With the flow of the clause's rest (or the next clause) running beside those decodes, the second
+# chunk came after the first had played in 11-14 of 20 bench sentences, and when only the first two
+# pieces were waited for, the third chunk was 19-44 ms late in 2 of 20 (0 of 100 with every piece).
+# Then both stages share the CPU evenly: before, the acoustic stage ran at nice 10 all the time;
+# the first chunk was as quick, but on long texts the vocoder starved it, ran dry and waited
+# (3-paragraph wall ~8 % longer in paired runs against piper-tts).
 FIRST_AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may still be finishing a decode
 HANDOFF_POLL_SECONDS = 0.001
 # With several requests open, later clauses wait while this much is queued for the vocoder (~256
@@ -62,7 +64,7 @@ def next_message(pending: deque, frames_ring: Ring, open_jobs: set[int]):
 
 
 def steps_aside(msg: messages.Synthesize, pending: deque, frames_ring: Ring) -> bool:
-    """Whether to wait for the first PCM after writing this clause's first frames: only for a
+    """Whether to wait for PCM after writing each piece of this clause's frames: only for a
     message's first clause and only when the vocoder has nothing else to do (with other requests'
     work queued, waiting would only idle a core). The message's own later clauses do wait: a flow
     pass beside the first decode made that decode 35-60 ms instead of ~20."""
@@ -163,8 +165,7 @@ def main(argv: list[str]) -> int:
                             aborted = True
                             break
                         ring(bell)
-                    early = total == 0 or total + z.shape[1] <= FIRST_FLOW_FRAMES + SECOND_PIECE_FRAMES
-                    if step_aside and early and not aborted:
+                    if step_aside and not aborted:
                         wait_for_audio(pcm_ring, pcm_written_before, lambda job=msg.job: job_cancelled(job))
                     total += z.shape[1]
                     if aborted or job_cancelled(msg.job):
