@@ -23,9 +23,17 @@ CHUNK_FRAMES = 192           # chunks grow up to this: context overhead falls to
 CONTEXT_FRAMES = 10          # the decoder's receptive field: 10 frames give >120 dB SNR, 8 only ~65 (tests)
 LATER_CLAUSE_CHUNK_FRAMES = 1024   # later clauses: usually one decoder call per clause, no context overhead
 SECOND_CLAUSE_FIRST_CHUNK_FRAMES = 48   # ~0.56 s: out well before a short first clause has played
+# A message's first clause is decoded in chunks of these many first chunks, then CHUNK_FRAMES. The
+# second is as small as the first: it must be out before the first (~90 ms of sound once its
+# leading silence is cut) has played; at twice the size it came 6-16 ms late in a third of the bench
+# sentences. Each later one is decoded while the audio before it plays, so it may be about as long
+# as that audio (the third) and then, with 48 frames (~0.55 s) out, twice as long (the fourth): every
+# chunk costs 2 x CONTEXT_FRAMES of decoding again (the schedule 12, 12, 24, 48, 96, 192 decoded
+# ~9 chunks per bench sentence).
+FIRST_CLAUSE_RAMP = (1, 1, 2, 8)
 FIRST_FLOW_FRAMES = FIRST_CHUNK_FRAMES + CONTEXT_FRAMES   # what the vocoder needs for its first chunk
 FLOW_CONTEXT_FRAMES = 28     # the flow's receptive field: 26 frames match to 1e-4 (measured in tests)
-PARALLEL_DECODE_MIN_FRAMES = 64   # shorter decodes (a first clause's first chunks) run once on all threads
+PARALLEL_DECODE_MIN_FRAMES = 128   # shorter decodes run once on all threads: a split costs 2 x CONTEXT_FRAMES (a 48-frame chunk decoded 88)
 # Piper's duration predictor gives the BOS symbol 2-4 frames before most words but ~25 (0.3 s of
 # silence) before many vowel-initial ones ("Open ...", "Every ..."), at random; FastSpeech2's leading
 # sil varies the same way (5-17 frames). Every clause keeps at most this many: a message's first
@@ -396,6 +404,7 @@ class ChunkedDecoder:
     context: int = CONTEXT_FRAMES
     first_chunk: int = FIRST_CHUNK_FRAMES
     chunk: int = CHUNK_FRAMES
+    ramp: bool = True             # a message's first clause: FIRST_CLAUSE_RAMP; else first_chunk, then chunk
     gain: float = 1.0
     frames: list[np.ndarray] = field(default_factory=list)
     total: int = 0
@@ -419,12 +428,11 @@ class ChunkedDecoder:
         return out
 
     def _next_size(self) -> int:
-        """The second chunk is as small as the first: it must be out before the first (~90 ms of
-        sound once its leading silence is cut) has played, and at twice the size it came 6-16 ms
-        late in a third of the bench sentences. Then chunks grow 2x: each must be decoded while
-        the audio before it plays (at 4x the third chunk, 48 frames, came after the first two had
-        played in 14 of 20 bench sentences), and fewer chunks mean less context decoded twice."""
-        return min(self.chunk, self.first_chunk << min(max(0, self.chunks_done - 1), 16))
+        if not self.ramp:
+            return self.first_chunk if self.chunks_done == 0 else self.chunk
+        if self.chunks_done < len(FIRST_CLAUSE_RAMP):
+            return min(self.chunk, self.first_chunk * FIRST_CLAUSE_RAMP[self.chunks_done])
+        return self.chunk
 
     def _decode_until(self, end: int) -> np.ndarray:
         if len(self.frames) > 1:
@@ -448,12 +456,10 @@ def chunked_decoder_for(decoder, clause: int = 0) -> ChunkedDecoder:
     while earlier ones play, so they go in one piece: every chunk costs 2 x context frames extra."""
     later = max(decoder.chunk_frames, LATER_CLAUSE_CHUNK_FRAMES)
     if clause == 0:
-        first, chunk = decoder.first_chunk_frames, decoder.chunk_frames
-    elif clause == 1:
-        first, chunk = max(decoder.first_chunk_frames, SECOND_CLAUSE_FIRST_CHUNK_FRAMES), later
-    else:
-        first, chunk = later, later
-    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=first, chunk=chunk)
+        return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=decoder.first_chunk_frames,
+                              chunk=decoder.chunk_frames)
+    first = max(decoder.first_chunk_frames, SECOND_CLAUSE_FIRST_CHUNK_FRAMES) if clause == 1 else later
+    return ChunkedDecoder(decoder, context=decoder.context_frames, first_chunk=first, chunk=later, ramp=False)
 
 
 def decode_in_chunks(decoder, z: np.ndarray, first_chunk: int, chunk: int,
