@@ -165,6 +165,12 @@ WEAK_FORMS = {
     "not": ("nˌɑːt", "nˌɑːt"),
 }
 
+# (spelling ending, ARPAbet consonants after the last vowel, espeak's vowel) for espeak_unstressed_vowels.
+UNSTRESSED_ENDINGS = (
+    ("ed", ["D"], "ᵻ"), ("es", ["Z"], "ᵻ"),
+    ("age", ["JH"], "ɪ"), ("ages", ["JH", "IH0", "Z"], "ɪ"), ("et", ["T"], "ɪ"), ("ets", ["T", "S"], "ɪ"),
+    ("est", ["S", "T"], "ɪ"), ("id", ["D"], "ɪ"),
+)
 # Clause-final particles espeak stresses ("sat on it" vs "put it in" ˈɪn).
 STRESSED_AT_CLAUSE_END = frozenset({"in", "on"})
 # espeak flaps a word-final t across a word boundary only in these weak
@@ -326,7 +332,7 @@ def word_to_ipa(word: _Word, following: _Word | None, is_last: bool) -> str:
         weak_before_consonant, weak_before_vowel = WEAK_FORMS[word.text]
         ipa = weak_before_vowel if before_vowel else weak_before_consonant
     else:
-        ipa = arpabet_to_ipa(word.arpabet)
+        ipa = arpabet_to_ipa(word.arpabet, word.text)
     if before_vowel and word.text in CROSS_WORD_FLAP_WORDS:
         ipa = WORD_FINAL_T.sub(FLAP, ipa)
     if before_vowel and ipa.endswith(I_VOWEL_ENDINGS) and not ipa.endswith(DIPHTHONG_ENDINGS):
@@ -334,8 +340,9 @@ def word_to_ipa(word: _Word, following: _Word | None, is_last: bool) -> str:
     return ipa
 
 
-def arpabet_to_ipa(phones: list[str]) -> str:
+def arpabet_to_ipa(phones: list[str], spelling: str | None = None) -> str:
     """Map one word's ARPAbet (with stress digits) to espeak-style IPA."""
+    reduced = espeak_unstressed_vowels(phones, spelling or "")
     pieces = []
     for index, phone in enumerate(phones):
         base, stress = phone.rstrip("012"), phone[len(phone.rstrip("012")):]
@@ -343,8 +350,12 @@ def arpabet_to_ipa(phones: list[str]) -> str:
             stressed, unstressed = ARPABET_VOWELS[base]
             if base in VOWELS_BEFORE_R and index + 1 < len(phones) and phones[index + 1] == "R":
                 stressed = unstressed = VOWELS_BEFORE_R[base]
-            if stress == "2" and base == "IY" and index == len(phones) - 1 and any(p.endswith("1") for p in phones):
+            if index in reduced:
+                pieces.append(reduced[index])
+            elif stress == "2" and base == "IY" and index == len(phones) - 1 and any(p.endswith("1") for p in phones):
                 pieces.append(unstressed)   # "thirty", "company": g2p_en gives IY2, espeak the unstressed final -y
+            elif stress == "2" and _follows_primary(phones, index):
+                pieces.append(stressed)     # "airport" ˈɛɹpɔːɹt, "nobody": espeak never stresses two syllables in a row
             elif stress in ("1", "2"):
                 pieces.append(STRESS_MARKS[stress] + stressed)
             else:
@@ -354,6 +365,42 @@ def arpabet_to_ipa(phones: list[str]) -> str:
         elif base in ARPABET_CONSONANTS:
             pieces.append(ARPABET_CONSONANTS[base])
     return "".join(pieces)
+
+
+def espeak_unstressed_vowels(phones: list[str], spelling: str) -> dict[int, str]:
+    """Unstressed vowels espeak-ng (en-us) writes differently from the dictionary's schwa or short i,
+    by spelling: {index in phones: IPA}. From a word-by-word comparison with espeak over the bench
+    and evaluation texts: initial a- is ɐ ("about", "again"), initial u- ʌ ("until"); the first vowel
+    of de-/re- ("degrees", "remember") and of the suffixes -ed/-es ("expected", "images") is ᵻ
+    (be- varies: "before" bᵻ, "because" bɪ); -age, -et after a consonant, -est, -id have ɪ
+    ("message", "ticket", "nearest", "rapid"; "quiet" keeps ə)."""
+    vowels = [index for index, phone in enumerate(phones) if _is_vowel(phone)]
+    if not vowels or not spelling.isalpha():
+        return {}
+    reduced = {}
+    first = vowels[0]
+    if phones[first] == "AH0" and first == 0 and spelling[0] in "au":
+        reduced[first] = "ɐ" if spelling[0] == "a" else "ʌ"
+    if (first == 1 and len(vowels) > 1 and phones[first] in ("IH0", "IY0", "AH0")
+            and spelling[:2] in ("de", "re")):
+        reduced[first] = "ᵻ"
+    last = vowels[-1]
+    if len(vowels) > 1 and phones[last] in ("IH0", "AH0"):
+        tail = phones[last + 1:]
+        for ending, consonants, ipa in UNSTRESSED_ENDINGS:
+            if not spelling.endswith(ending) or tail != consonants:
+                continue
+            letter_before = spelling[-len(ending) - 1:-len(ending)]
+            if not (ending.startswith("et") and letter_before in "aeiouy"):
+                reduced[last] = ipa
+            break
+    return reduced
+
+
+def _follows_primary(phones: list[str], index: int) -> bool:
+    """Whether the vowel before this one is the word's primary stress."""
+    previous = [phone for phone in phones[:index] if _is_vowel(phone)]
+    return bool(previous) and previous[-1].endswith("1")
 
 
 def _is_vowel(phone: str) -> bool:
@@ -375,7 +422,7 @@ def _is_flapped(phones: list[str], index: int) -> bool:
 
 def all_output_symbols() -> set[str]:
     """Every single symbol the front-end can emit (for checking a voice's map)."""
-    texts = [FLAP, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION]
+    texts = [FLAP, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION, "ɐ", "ʌ", "ᵻ", "ɪ"]
     for stressed, unstressed in ARPABET_VOWELS.values():
         texts += [stressed, unstressed]
     texts += list(ARPABET_CONSONANTS.values())

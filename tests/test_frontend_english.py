@@ -331,6 +331,12 @@ def test_ids_match_piper(frontend, phoneme_id_map):
     ("Where are you from?", "wˌɛɹ ɑːɹ juː fɹʌm?"),
     ("She sells sea shells by the sea shore.", "ʃiː sˈɛlz sˈiː ʃˈɛlz baɪ ðə sˈiː ʃˈɔːɹ."),
     ("Thank you very much for your help.", "θˈæŋk juː vˈɛɹi mˈʌtʃ fɔːɹ jʊɹ hˈɛlp."),
+    # Unstressed vowels by spelling, and no stress right after the primary (espeak_unstressed_vowels).
+    ("about again until", "ɐbˈaʊt ɐɡˈɛn ʌntˈɪl"),
+    ("remember the degrees", "ɹᵻmˈɛmbɚ ðə dᵻɡɹˈiːz"),
+    ("expected images", "ɪkspˈɛktᵻd ˈɪmədʒᵻz"),
+    ("message ticket nearest rapid quiet", "mˈɛsɪdʒ tˈɪkɪt nˈɪɹɪst ɹˈæpɪd kwˈaɪət"),
+    ("airport nobody holidays", "ˈɛɹpɔːɹt nˈoʊbɑːdi hˈɑːlədˌeɪz"),
 ])
 def test_phonemes(frontend, text, expected):
     assert frontend.phonemize(text) == expected
