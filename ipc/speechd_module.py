@@ -40,8 +40,9 @@ LOOKAHEAD = 3                   # speak requests of a message in flight at once 
 DAEMON_SILENCE_LIMIT = 30.0     # seconds without any daemon message while waiting: give up on it
 READY_TIMEOUT = 120.0
 MAX_BREAK_MS = 10_000
-# Typing echo: after a CHAR the daemon's audio cache is filled with these characters at that
-# message's voice, speed and volume, once the module has been idle this long (see CacheWarmer).
+# Typing echo: after a CHAR or KEY the daemon's audio cache is filled with these characters and
+# then the key names at that message's voice, speed and volume, once the module has been idle this
+# long (see CacheWarmer).
 WARM_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 WARM_IDLE_SECONDS = 0.5
 
@@ -604,7 +605,7 @@ class Module:
             segment.request_id = f"sd{os.getpid()}-{number}-{position}"
         self.message = Message(number=number, segments=segments, voice=self.pick_voice(settings),
                                speed=settings.speed(), gain=settings.gain())
-        if kind == "CHAR":
+        if kind in ("CHAR", "KEY"):
             self.plan_warming(settings, spoken=[s.text for s in segments if s.kind == "text"])
         self.send("200 OK SPEAKING")
         self.send("701 BEGIN")
@@ -619,7 +620,7 @@ class Module:
         if self.warmer is not None and self.warmer.texts:
             self.warmed.discard((self.warmer.voice, self.warmer.speed, self.warmer.gain))   # left unfinished
         self.warmed.add(key)
-        texts = [letter_words(char, settings) for char in WARM_CHARACTERS]
+        texts = [letter_words(char, settings) for char in WARM_CHARACTERS] + list(dict.fromkeys(KEY_NAMES.values()))
         self.warmer = CacheWarmer(texts=[text for text in texts if text not in spoken], voice=key[0],
                                   speed=key[1], gain=key[2])
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ipc.client import Client
-from ipc.speechd_module import escape_pcm, key_text, prepare_text, SpeechSettings, ssml_segments
+from ipc.speechd_module import KEY_NAMES, escape_pcm, key_text, prepare_text, SpeechSettings, ssml_segments
 
 REPLY_TIMEOUT = 60.0
 LONG_TEXT = " ".join(["The old lighthouse stood at the edge of the cliff for more than a hundred years, "
@@ -265,8 +265,9 @@ def test_char_key_sound_icon(module):
 
 
 def test_typed_characters_are_warmed_into_the_audio_cache(module, endpoint):
-    """After a CHAR, the idle module has the daemon say the other letters and digits into its audio
-    cache at the same settings, so the next typed character is replayed, not synthesized."""
+    """After a CHAR, the idle module has the daemon say the other letters and digits, then the key
+    names, into its audio cache at the same settings, so the next typed character or key is
+    replayed, not synthesized."""
     typing = ["rate=13", "volume=-10"]                 # settings no other test uses: nothing cached yet
     with Client(endpoint) as client:
         before = client.status()["audio_cache"]
@@ -280,6 +281,16 @@ def test_typed_characters_are_warmed_into_the_audio_cache(module, endpoint):
             time.sleep(0.5)
         warmed = client.status()["audio_cache"]
         events = speak(module, "CHAR", "q", typing)
+        after = client.status()["audio_cache"]
+        check_message(events)
+        assert audio_samples(events) > 0
+        assert after["hits"] == warmed["hits"] + 1 and after["misses"] == warmed["misses"]
+        key_names = len(set(KEY_NAMES.values()))
+        while client.status()["audio_cache"]["entries"] < warmed["entries"] + key_names:
+            assert time.monotonic() < deadline, (client.status()["audio_cache"], module.stderr()[-2000:])
+            time.sleep(0.5)
+        warmed = client.status()["audio_cache"]
+        events = speak(module, "KEY", "page-down", typing)
         after = client.status()["audio_cache"]
     check_message(events)
     assert audio_samples(events) > 0
