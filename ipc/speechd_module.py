@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from models.paths import default_endpoint, runtime_dir
 
@@ -38,6 +39,9 @@ BLOCK_SAMPLES = 2205            # at most 100 ms at 22050 Hz per 705 block
 DEFAULT_SAMPLE_RATE = 22050
 LOOKAHEAD = 3                   # speak requests of a message in flight at once (see Message)
 DAEMON_SILENCE_LIMIT = 30.0     # seconds without any daemon message while waiting: give up on it
+# With no connection to the daemon (it went away and nothing restarts it here), a message waits this
+# long for one to come back (systemd restarting it), then ends: a screen reader must not hang.
+DAEMON_ABSENT_LIMIT = 3.0
 READY_TIMEOUT = 120.0
 MAX_BREAK_MS = 10_000
 # Typing echo: after a CHAR or KEY the daemon's audio cache is filled with these characters and
@@ -378,6 +382,10 @@ class Module:
         self.voices: list[dict] = []
         self.context = zmq.Context()
         self.socket: zmq.Socket | None = None
+        self.monitor: zmq.Socket | None = None      # the socket's connect/disconnect events
+        self.connected = False
+        self.started_daemon = False                 # this module started the daemon: it restarts it too
+        self.spawned: subprocess.Popen | None = None
         self.message: Message | None = None
         self.messages_started = 0
         self.sample_rate = DEFAULT_SAMPLE_RATE
@@ -419,12 +427,45 @@ class Module:
                 self.warmer.on_reply(reply)     # a warming request may finish meanwhile: keep it moving
 
     def _connect(self) -> None:
+        """A fresh session socket (requests queued on an old one are not sent to a new daemon)."""
         if self.socket is not None:
+            self.socket.disable_monitor()
+            self.monitor.close(0)
             self.socket.close(0)
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, 0)
+        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self.connected = False
         self.socket.connect(self.config.endpoint)
+
+    def on_monitor_events(self) -> None:
+        while True:
+            try:
+                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] == zmq.EVENT_CONNECTED:
+                self.connected = True
+            elif event["event"] == zmq.EVENT_DISCONNECTED and self.connected:
+                self.daemon_lost()
+                return      # the monitor was replaced
+
+    def daemon_lost(self) -> None:
+        """The daemon's socket closed (it exited or crashed): end the message with the audio already
+        here instead of waiting for more, forget what was warmed into its cache, and start a new
+        daemon if this module started the old one (else its service manager restarts it)."""
+        restart = self.started_daemon and self.config.autostart
+        self.log(1, f"ttsd at {self.config.endpoint} went away" + ("; starting a new one" if restart else ""))
+        if self.message is not None:
+            for segment in self.message.segments:
+                if segment.kind == "text" and not segment.done:
+                    segment.sent = segment.done = True
+        self.warmer = None
+        self.warmed.clear()
+        self._connect()
+        if restart and (self.spawned is None or self.spawned.poll() is not None):
+            self._spawn_daemon()
 
     def _status(self, timeout: float) -> dict | None:
         path = self.config.endpoint[len("ipc://"):] if self.config.endpoint.startswith("ipc://") else None
@@ -443,9 +484,9 @@ class Module:
         runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = runtime / "ttsd-autostart.log"
         with open(log_path, "ab") as log_file:
-            subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(runtime),
-                              "--endpoint", endpoint], stdin=subprocess.DEVNULL, stdout=log_file,
-                             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            self.spawned = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(runtime),
+                                             "--endpoint", endpoint], stdin=subprocess.DEVNULL, stdout=log_file,
+                                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         return log_path
 
     def start_daemon_session(self) -> str:
@@ -456,6 +497,7 @@ class Module:
             if not self.config.autostart:
                 raise RuntimeError(f"no ttsd daemon answers at {self.config.endpoint}")
             log_path = self._spawn_daemon()
+            self.started_daemon = True
             started = f" (started ttsd, log {log_path})"
             self.log(2, f"no daemon at {self.config.endpoint}; started one{started}")
         deadline = time.monotonic() + self.config.ready_timeout
@@ -466,6 +508,7 @@ class Module:
             time.sleep(0.25)
             status = self._status(timeout=2.0)
         self.voices = [v for v in status.get("voices", []) if v.get("state") not in ("refused", "quarantined", "failed")]
+        self.connected = True
         return f"ttsd {status.get('pid')} at {self.config.endpoint}{started}"
 
     def refresh_voices(self) -> None:
@@ -714,8 +757,11 @@ class Module:
                 self.send_bytes(audio_block(block, self.sample_rate))
                 return True
             if not segment.done:
-                if time.monotonic() - message.last_daemon_message > DAEMON_SILENCE_LIMIT:
-                    self.log(1, f"ttsd sent nothing for {DAEMON_SILENCE_LIMIT:.0f} s; ending the message")
+                limit = self.wait_limit()
+                if time.monotonic() - message.last_daemon_message > limit:
+                    self.log(1, f"ttsd sent nothing for {limit:.0f} s"
+                             + ("" if self.connected else f" and is not running at {self.config.endpoint}")
+                             + "; ending the message")
                     self.cancel_requests()
                     break
                 return False
@@ -725,18 +771,26 @@ class Module:
         self.send("702 END")
         return True
 
+    def wait_limit(self) -> float:
+        """How long a message waits for the daemon: a connected daemon may be busy; a missing one
+        is either being started by this module (its start-up time) or gone."""
+        if self.connected:
+            return DAEMON_SILENCE_LIMIT
+        return self.config.ready_timeout if self.started_daemon and self.config.autostart else DAEMON_ABSENT_LIMIT
+
     # ---- the loop -------------------------------------------------------------------------
 
     def run(self) -> int:
         poller = zmq.Poller()
         poller.register(self.reader.fd, zmq.POLLIN)
-        registered = None
+        registered: tuple = ()
         while self.running:
-            if self.socket is not registered:
-                if registered is not None:
-                    poller.unregister(registered)
-                poller.register(self.socket, zmq.POLLIN)
-                registered = self.socket
+            if self.socket is not None and registered != (self.socket, self.monitor):
+                for old in registered:
+                    poller.unregister(old)
+                registered = (self.socket, self.monitor)
+                for socket in registered:
+                    poller.register(socket, zmq.POLLIN)
             busy = self.message is not None
             if busy:
                 self.idle_since = time.monotonic()
@@ -758,11 +812,14 @@ class Module:
                     except zmq.Again:
                         break
                     self.on_daemon_frames(frames)
+                self.on_monitor_events()
             if self.message is not None and not self.pump():
                 poller.poll(20)      # waiting for the daemon: sleep until something arrives
             if self.message is None:
                 self.warm_step()
         if self.socket is not None:
+            self.socket.disable_monitor()
+            self.monitor.close(0)
             self.socket.close(0)
         self.context.term()
         return 0

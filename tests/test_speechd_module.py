@@ -285,8 +285,8 @@ def test_typed_characters_are_warmed_into_the_audio_cache(module, endpoint):
         check_message(events)
         assert audio_samples(events) > 0
         assert after["hits"] == warmed["hits"] + 1 and after["misses"] == warmed["misses"]
-        key_names = len(set(KEY_NAMES.values()))
-        while client.status()["audio_cache"]["entries"] < warmed["entries"] + key_names:
+        everything = len("abcdefghijklmnopqrstuvwxyz0123456789") + len(set(KEY_NAMES.values()))
+        while client.status()["audio_cache"]["entries"] < before["entries"] + everything:
             assert time.monotonic() < deadline, (client.status()["audio_cache"], module.stderr()[-2000:])
             time.sleep(0.5)
         warmed = client.status()["audio_cache"]
@@ -364,6 +364,24 @@ def test_init_starts_a_daemon(tmp_path, data_dir, joe_voice, monkeypatch):
         check_message(events)
         assert audio_samples(events) > 0
         assert (runtime / "ttsd-autostart.log").exists()
+        # The daemon it started dies in the middle of a message: the message ends at once with the
+        # audio already there, and the module starts a new daemon that speaks the next message.
+        module.command("SET", SET_DEFAULTS)
+        assert module.command("SPEAK", [LONG_TEXT])[1].lines[-1] == b"200 OK SPEAKING"
+        while module.read().code != "705":
+            pass
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        rest = module.until_end()
+        assert rest[-1].code == "702" and time.monotonic() - killed_at < 5, [e.code for e in rest]
+        events = speak(module, "SPEAK", "<speak>Speaking again after the crash.</speak>")
+        check_message(events)
+        assert audio_samples(events) > 0, module.stderr()[-2000:]
+        assert "went away; starting a new one" in module.stderr()
+        with Client(endpoint) as client:
+            new_pid = client.status()["pid"]
+        assert new_pid != pid
+        pid = new_pid
     finally:
         module.process.kill()
         module.process.wait(10)
