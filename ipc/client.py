@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Iterator
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from ipc.curve import ENV_CLIENT_SECRET, ENV_SERVER_PUBLIC, ClientCurve, CurveError
 from models.paths import default_endpoint
 
 DEFAULT_TIMEOUT = 30.0     # seconds without any message from the daemon before giving up
+# Connection events that end a wait at once, with the reason (instead of waiting out the timeout).
+CONNECTION_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 
 
 class DaemonUnavailable(ConnectionError):
@@ -90,10 +95,14 @@ class Client:
                 curve.apply(self.socket)
             except CurveError as error:
                 raise DaemonUnavailable(str(error)) from None
+        self.monitor = self.socket.get_monitor_socket(CONNECTION_EVENTS)
+        self.connected = False
         self.socket.connect(self.endpoint)
         self.mailbox: dict[str, deque] = {}   # replies that arrived for another of our requests
 
     def close(self) -> None:
+        self.socket.disable_monitor()
+        self.monitor.close(0)
         self.socket.close(0)
 
     def __enter__(self) -> "Client":
@@ -109,11 +118,42 @@ class Client:
 
     def receive(self, timeout: float | None = None) -> tuple[dict, bytes | None]:
         timeout = self.timeout if timeout is None else timeout
-        if not self.socket.poll(int(timeout * 1000)):
-            raise DaemonUnavailable(f"ttsd at {self.endpoint} did not answer within {timeout:.0f} s; "
-                                    "is the daemon running (`ttsd status`)?")
+        deadline = time.monotonic() + timeout
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        poller.register(self.monitor, zmq.POLLIN)
+        while not self.socket.poll(0):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DaemonUnavailable(f"ttsd at {self.endpoint} did not answer within {timeout:.0f} s; "
+                                        "is the daemon running (`ttsd status`)?")
+            poller.poll(int(remaining * 1000) + 1)
+            self.check_connection()
         frames = self.socket.recv_multipart()
         return json.loads(frames[0]), (frames[1] if len(frames) > 1 else None)
+
+    def check_connection(self) -> None:
+        """Raise DaemonUnavailable for a connection event that means no answer will come: the daemon
+        went away (exited or crashed), refused the connection (nothing listens), or the CURVE
+        handshake failed (a wrong server key, or this client's key is not trusted)."""
+        while True:
+            try:
+                event = recv_monitor_message(self.monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_CONNECTED:
+                self.connected = True
+            elif event == zmq.EVENT_DISCONNECTED and self.connected:
+                raise DaemonUnavailable(f"ttsd at {self.endpoint} went away (the daemon exited or crashed) "
+                                        "before answering; see `ttsd status` or its log")
+            elif event == zmq.EVENT_CONNECT_RETRIED and not self.connected:
+                raise DaemonUnavailable(f"no ttsd daemon listens at {self.endpoint} (connection refused); "
+                                        "start one with `ttsd serve` or pass --endpoint")
+            elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                           zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+                raise DaemonUnavailable(f"the CURVE handshake with {self.endpoint} failed: check the server's "
+                                        f"public key ({ENV_SERVER_PUBLIC}) and that the daemon trusts this "
+                                        "client's key (`ttsd keys curve-trust`)")
 
     def receive_for(self, request_id: str) -> tuple[dict, bytes | None]:
         """Next reply for this request; replies for our other requests wait in the mailbox."""

@@ -89,7 +89,7 @@ def test_tcp_needs_a_trusted_curve_key(private_data, tmp_path):
         with Client(endpoint, curve=curve.ClientCurve(trusted_secret, server_public)) as client:
             assert client.synthesize("Over TCP with a trusted key.").audio_seconds > 0.5
         with Client(endpoint, timeout=3, curve=curve.ClientCurve(stranger_secret, server_public)) as stranger:
-            with pytest.raises(DaemonUnavailable):
+            with pytest.raises(DaemonUnavailable, match="handshake"):     # said at once, not after the timeout
                 stranger.status()
         with pytest.raises(DaemonUnavailable, match="CURVE"):
             Client(endpoint)                                   # our client refuses plain TCP

@@ -205,6 +205,28 @@ def test_stale_segments_of_a_crashed_run_are_removed(daemon_factory):
     assert not [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]
 
 
+def test_a_client_waiting_on_a_daemon_that_dies_gets_a_clear_error_at_once(daemon_factory):
+    """SIGKILL of the daemon while a client waits for audio: the client says the daemon went away
+    (not a 30 s timeout); afterwards, its stale socket file gets "connection refused" at once."""
+    from ipc.client import DaemonUnavailable
+    daemon = daemon_factory("dies")
+    with Client(daemon.endpoint) as client:
+        events = client.speak_events(" ".join(SENTENCES * 3))
+        next(events)
+        daemon.process.kill()
+        killed_at = time.monotonic()
+        with pytest.raises(DaemonUnavailable) as failure:
+            for _event in events:
+                pass
+        assert "went away" in str(failure.value) and time.monotonic() - killed_at < 5
+    daemon.process.wait(10)
+    assert (daemon.runtime_dir / "ttsd.sock").exists()         # left behind by the SIGKILL
+    started = time.monotonic()
+    with Client(daemon.endpoint) as client, pytest.raises(DaemonUnavailable) as failure:
+        client.status()
+    assert "connection refused" in str(failure.value) and time.monotonic() - started < 5
+
+
 def test_second_daemon_on_same_runtime_dir_refuses(daemon_factory, data_dir):
     daemon = daemon_factory("single")
     result = subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--runtime-dir", str(daemon.runtime_dir),
