@@ -40,6 +40,22 @@ def worker_pid(client: Client, name: str, killed: set[int], timeout: float = 60.
         time.sleep(0.05)
 
 
+def speak_in_background(endpoint: str) -> tuple[threading.Thread, dict]:
+    """Speak TEXT on a thread; the dict gets "audio" (seconds) or "error" (the reason)."""
+    result = {}
+
+    def speak():
+        with Client(endpoint, timeout=60) as client:
+            try:
+                result["audio"] = client.synthesize(TEXT).audio_seconds
+            except RequestFailed as failure:
+                result["error"] = failure.reason
+
+    speaker = threading.Thread(target=speak)
+    speaker.start()
+    return speaker, result
+
+
 @pytest.fixture
 def chaos_daemon(tmp_path, joe_voice, data_dir):
     root, env = private_data_dir(tmp_path, data_dir, [joe_voice])
@@ -61,17 +77,7 @@ def test_kill_9_during_synthesis(chaos_daemon, kind):
         for _ in range(KILLS_PER_KIND):
             pid = worker_pid(control, kind, seen_pids)
             seen_pids.add(pid)
-            result = {}
-
-            def speak():
-                with Client(daemon.endpoint, timeout=60) as client:
-                    try:
-                        result["audio"] = client.synthesize(TEXT).audio_seconds
-                    except RequestFailed as failure:
-                        result["error"] = failure.reason
-
-            speaker = threading.Thread(target=speak)
-            speaker.start()
+            speaker, result = speak_in_background(daemon.endpoint)
             time.sleep(rng.uniform(0.0, 0.6))
             os.kill(pid, signal.SIGKILL)
             speaker.join(90)
@@ -106,17 +112,7 @@ def test_hung_worker_is_killed_and_replaced(tmp_path, joe_voice, data_dir, kind)
     try:
         with Client(daemon.endpoint, timeout=60) as control:
             pid = worker_pid(control, kind, set())
-            result = {}
-
-            def speak():
-                with Client(daemon.endpoint, timeout=60) as client:
-                    try:
-                        result["audio"] = client.synthesize(TEXT).audio_seconds
-                    except RequestFailed as failure:
-                        result["error"] = failure.reason
-
-            speaker = threading.Thread(target=speak)
-            speaker.start()
+            speaker, result = speak_in_background(daemon.endpoint)
             time.sleep(0.3)
             os.kill(pid, signal.SIGSTOP)
             speaker.join(60)
