@@ -35,7 +35,7 @@ RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
 # Then both stages share the CPU evenly: before, the acoustic stage ran at nice 10 all the time;
 # the first chunk was as quick, but on long texts the vocoder starved it, ran dry and waited
 # (3-paragraph wall ~8 % longer in paired runs against piper-tts).
-FIRST_AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may still be finishing a decode
+AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may still be finishing a decode
 HANDOFF_POLL_SECONDS = 0.001
 # With several requests open, later clauses wait while this much is queued for the vocoder (~256
 # Piper frames, ~3 s of audio): more only puts frames in the ring in front of the next request's
@@ -75,7 +75,7 @@ def steps_aside(msg: messages.Synthesize, pending: deque, frames_ring: Ring) -> 
 def wait_for_audio(pcm_ring: Ring, written_before: int, cancelled: Callable[[], bool]) -> None:
     """Sleep until the PCM ring moves (the audio of the frames just written is out), the job is
     cancelled or the bound passes."""
-    deadline = time.monotonic() + FIRST_AUDIO_HANDOFF_SECONDS
+    deadline = time.monotonic() + AUDIO_HANDOFF_SECONDS
     while pcm_ring.write_pos == written_before and time.monotonic() < deadline and not cancelled():
         time.sleep(HANDOFF_POLL_SECONDS)
 

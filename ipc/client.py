@@ -97,6 +97,9 @@ class Client:
                 raise DaemonUnavailable(str(error)) from None
         self.monitor = self.socket.get_monitor_socket(CONNECTION_EVENTS)
         self.connected = False
+        self.poller = zmq.Poller()       # replies and connection events, made once: receive() runs per chunk
+        self.poller.register(self.socket, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
         self.socket.connect(self.endpoint)
         self.mailbox: dict[str, deque] = {}   # replies that arrived for another of our requests
 
@@ -119,15 +122,12 @@ class Client:
     def receive(self, timeout: float | None = None) -> tuple[dict, bytes | None]:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        poller = zmq.Poller()
-        poller.register(self.socket, zmq.POLLIN)
-        poller.register(self.monitor, zmq.POLLIN)
         while not self.socket.poll(0):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DaemonUnavailable(f"ttsd at {self.endpoint} did not answer within {timeout:.0f} s; "
                                         "is the daemon running (`ttsd status`)?")
-            poller.poll(int(remaining * 1000) + 1)
+            self.poller.poll(int(remaining * 1000) + 1)
             self.check_connection()
         frames = self.socket.recv_multipart()
         return json.loads(frames[0]), (frames[1] if len(frames) > 1 else None)
