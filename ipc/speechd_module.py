@@ -42,6 +42,7 @@ DAEMON_SILENCE_LIMIT = 30.0     # seconds without any daemon message while waiti
 # With no connection to the daemon (it went away and nothing restarts it here), a message waits this
 # long for one to come back (systemd restarting it), then ends: a screen reader must not hang.
 DAEMON_ABSENT_LIMIT = 3.0
+RESTART_WAIT = 2.0              # a daemon this module started gets this long to exit once its socket closed
 READY_TIMEOUT = 120.0
 MAX_BREAK_MS = 10_000
 # Typing echo: after a CHAR or KEY the daemon's audio cache is filled with these characters and
@@ -328,6 +329,8 @@ class Message:
     gain: float
     index: int = 0
     last_daemon_message: float = field(default_factory=time.monotonic)
+    audio_received: bool = False    # some of its audio came from the daemon
+    resent: bool = False            # sent again to a new daemon after the old one went away
 
 
 @dataclass
@@ -457,15 +460,39 @@ class Module:
         daemon if this module started the old one (else its service manager restarts it)."""
         restart = self.started_daemon and self.config.autostart
         self.log(1, f"ttsd at {self.config.endpoint} went away" + ("; starting a new one" if restart else ""))
-        if self.message is not None:
-            for segment in self.message.segments:
+        message = self.message
+        if message is not None and (message.audio_received or message.resent):
+            for segment in message.segments:     # its rest would come seconds late: end it now
                 if segment.kind == "text" and not segment.done:
                     segment.sent = segment.done = True
+        elif message is not None:
+            # None of it was heard yet (it came while the old daemon was dying): the new daemon
+            # speaks it. Only once: a message that kills the daemon is not sent to the next one.
+            message.resent = True
+            for segment in message.segments:
+                segment.sent = False
         self.warmer = None
         self.warmed.clear()
+        if restart:
+            self._reap_spawned()
         self._connect()
-        if restart and (self.spawned is None or self.spawned.poll() is not None):
+        if restart:
             self._spawn_daemon()
+        if self.message is not None:
+            self.request_ahead()
+
+    def _reap_spawned(self) -> None:
+        """A daemon's socket closes while its process is still exiting: wait until it is gone, so the
+        new daemon can take the runtime dir's lock and the new socket cannot reach the dying one."""
+        if self.spawned is None:
+            return
+        try:
+            self.spawned.wait(RESTART_WAIT)
+        except subprocess.TimeoutExpired:
+            self.log(1, f"ttsd {self.spawned.pid} closed its socket but has not exited after "
+                     f"{RESTART_WAIT:.0f} s; killing it")
+            self.spawned.kill()
+            self.spawned.wait()
 
     def _status(self, timeout: float) -> dict | None:
         path = self.config.endpoint[len("ipc://"):] if self.config.endpoint.startswith("ipc://") else None
@@ -729,6 +756,7 @@ class Module:
                 self.log(1, f"segment {segment.text[:40]!r} failed: {reply.get('reason')} (errno {reply.get('errno')})")
             segment.done = True
         elif reply.get("event") == "audio":
+            message.audio_received = True
             self.sample_rate = int(reply.get("sample_rate") or self.sample_rate)
             segment.pcm += frames[1] if len(frames) > 1 else b""
         elif reply.get("event") == "done":

@@ -114,6 +114,15 @@ def kill_worker_and_wait_for_restart(client, name: str, timeout: float = 60.0) -
         time.sleep(0.1)
 
 
+def remove_segments_left_by(runtime_dir: Path) -> None:
+    """Unlink the shared memory a SIGKILLed daemon of this runtime dir left in /dev/shm."""
+    from engine.config import DaemonConfig
+
+    prefix = DaemonConfig(runtime_dir=runtime_dir, data_dir=Path("."), endpoint="").segment_prefix
+    for name in [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]:
+        os.unlink(f"/dev/shm/{name}")
+
+
 def start_daemon(runtime_dir: Path, data_dir: Path, extra: list[str] | None = None,
                  env: dict[str, str] | None = None) -> Daemon:
     from ipc.client import Client, DaemonUnavailable

@@ -18,6 +18,7 @@ import zmq
 
 from ipc.client import Client, RequestFailed
 from ipc import messages
+from tests.conftest import remove_segments_left_by
 
 SENTENCES = [
     "The weather today is sunny with a light breeze from the west.",
@@ -225,10 +226,7 @@ def test_a_client_waiting_on_a_daemon_that_dies_gets_a_clear_error_at_once(daemo
     with Client(daemon.endpoint) as client, pytest.raises(DaemonUnavailable) as failure:
         client.status()
     assert "connection refused" in str(failure.value) and time.monotonic() - started < 5
-    from engine.config import DaemonConfig
-    prefix = DaemonConfig(runtime_dir=daemon.runtime_dir, data_dir=Path("."), endpoint="").segment_prefix
-    for name in [s for s in os.listdir("/dev/shm") if s.startswith(prefix)]:   # what the SIGKILL left
-        os.unlink(f"/dev/shm/{name}")
+    remove_segments_left_by(daemon.runtime_dir)
 
 
 def test_second_daemon_on_same_runtime_dir_refuses(daemon_factory, data_dir):

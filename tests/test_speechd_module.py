@@ -15,6 +15,7 @@ import pytest
 
 from ipc.client import Client
 from ipc.speechd_module import KEY_NAMES, escape_pcm, key_text, prepare_text, SpeechSettings, ssml_segments
+from tests.conftest import remove_segments_left_by
 
 REPLY_TIMEOUT = 60.0
 LONG_TEXT = " ".join(["The old lighthouse stood at the edge of the cliff for more than a hundred years, "
@@ -346,6 +347,19 @@ def test_init_fails_cleanly_without_daemon_when_autostart_off(tmp_path):
     assert lines[0].startswith("399-") and lines[-1] == "399 ERR CANT INIT MODULE"
 
 
+def stop_daemon_in(runtime: Path) -> None:
+    """Stop the daemon holding the runtime dir's lock (whichever the module started last), and
+    remove the shared memory a SIGKILLed one left behind."""
+    lock = runtime / "ttsd.lock"
+    pid = int(lock.read_text() or 0) if lock.exists() else 0
+    if pid and Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
+    remove_segments_left_by(runtime)
+
+
 def test_init_starts_a_daemon(tmp_path, data_dir, joe_voice, monkeypatch):
     """No daemon at the endpoint: INIT starts one (detached) and waits until it is ready."""
     runtime = tmp_path / "auto"
@@ -381,12 +395,7 @@ def test_init_starts_a_daemon(tmp_path, data_dir, joe_voice, monkeypatch):
         with Client(endpoint) as client:
             new_pid = client.status()["pid"]
         assert new_pid != pid
-        pid = new_pid
     finally:
         module.process.kill()
         module.process.wait(10)
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-                time.sleep(0.1)
+        stop_daemon_in(runtime)
