@@ -303,12 +303,19 @@ def _time(match: re.Match) -> str:
     hours, minutes, letter = int(match.group(1)), int(match.group(2)), match.group(3)
     if hours > 24 or minutes > 59:
         return match.group(0)  # not a time, e.g. a ratio; left for the digit rules
-    if minutes == 0:
-        words = f"{number_to_words(hours)}" + (" o'clock" if not letter else "")
+    # 24-hour clock ("17:00", "08:15", "00:30"): said as "seventeen hundred", "oh eight fifteen".
+    twenty_four = not letter and (hours > 12 or hours == 0 or match.group(1).startswith("0"))
+    hour_words = number_to_words(hours)
+    if twenty_four and match.group(1).startswith("0") and hours > 0:
+        hour_words = "oh " + hour_words
+    if minutes == 0 and twenty_four:
+        words = f"{hour_words} hundred"
+    elif minutes == 0:
+        words = hour_words + (" o'clock" if not letter else "")
     elif minutes < 10:
-        words = f"{number_to_words(hours)} oh {ONES[minutes]}"
+        words = f"{hour_words} oh {ONES[minutes]}"
     else:
-        words = f"{number_to_words(hours)} {number_to_words(minutes)}"
+        words = f"{hour_words} {number_to_words(minutes)}"
     return " " + words + _am_pm(letter) + _kept_final_dot(match)
 
 
