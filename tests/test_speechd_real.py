@@ -29,7 +29,7 @@ def pulse(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def speechd_server(tmp_path_factory, pulse, shared_daemon):
+def speechd_server(tmp_path_factory, pulse, zh_voice, shared_daemon):
     server = start_speech_dispatcher(tmp_path_factory.mktemp("speechd"), pulse, shared_daemon.endpoint)
     yield server
     server.stop()
@@ -63,6 +63,16 @@ def test_speech_reaches_the_sink(speechd_server, capture, shared_daemon):
     with Client(shared_daemon.endpoint) as client:
         expected = client.synthesize(text).audio_seconds
     # Roughly the daemon's own duration: same text, same voice (functional check, generous bounds).
+    assert 0.5 * expected < seconds < 1.5 * expected + 0.5, (seconds, expected)
+
+
+def test_language_picks_the_mandarin_voice(speechd_server, capture, shared_daemon):
+    """spd-say -l zh reaches the Mandarin voice: as long as the daemon's own Mandarin audio, and far
+    from what the English voice makes of the same characters (spelled out or skipped)."""
+    text = "今天天气很好，我们去公园散步吧。"
+    seconds = spoken_seconds(speechd_server, capture, "-o", "ttsd", "-l", "zh", text)
+    with Client(shared_daemon.endpoint) as client:
+        expected = client.synthesize(text, voice="zh_CN-baker").audio_seconds
     assert 0.5 * expected < seconds < 1.5 * expected + 0.5, (seconds, expected)
 
 
