@@ -345,6 +345,7 @@ def voices_sign(args, data_dir: Path) -> int:
 
 
 def voices_verify(args, data_dir: Path) -> int:
+    from models.installed import ENGLISH_G2P_NAME, english_g2p_data_dir
     from models.manifest import Manifest, ManifestError, verify_files
     from models.signing import SignatureError, load_trusted_keys, verify_manifest
 
@@ -358,21 +359,35 @@ def voices_verify(args, data_dir: Path) -> int:
             if root.is_dir() else []
         if not targets:
             return fail(f"no voices installed in {data_dir}")
+    labelled = [(voice_dir.name, voice_dir) for voice_dir in targets]
+    g2p_dir = english_g2p_data_dir(data_dir)
+    if g2p_dir.is_dir() and any(is_english(voice_dir) for voice_dir in targets):
+        labelled.append((ENGLISH_G2P_NAME, g2p_dir))     # what English voices pronounce with
     trusted = load_trusted_keys(args.system)
     failures = 0
-    for voice_dir in targets:
+    for label, directory in labelled:
         try:
-            key_id = verify_manifest(voice_dir, trusted)
-            manifest = Manifest.load(voice_dir)
-            verify_files(voice_dir, manifest)
+            key_id = verify_manifest(directory, trusted)
+            manifest = Manifest.load(directory)
+            verify_files(directory, manifest)
         except (SignatureError, ManifestError) as error:
             failures += 1
-            print(f"{voice_dir.name}: FAILED: {error}", file=sys.stderr)
+            print(f"{label}: FAILED: {error}", file=sys.stderr)
             continue
-        print(f"{voice_dir.name}: ok (signed by trusted key {key_id}; {len(manifest.files)} files match)")
+        print(f"{label}: ok (signed by trusted key {key_id}; {len(manifest.files)} files match)")
     if failures:
-        return fail(f"{failures} of {len(targets)} voice(s) failed verification")
+        return fail(f"{failures} of {len(labelled)} checked failed verification")
     return EXIT_OK
+
+
+def is_english(voice_dir: Path) -> bool:
+    from models.installed import load_installed
+    from models.manifest import ManifestError
+    try:
+        installed = load_installed(voice_dir)
+    except ManifestError:      # an unreadable manifest fails its own check
+        return False
+    return installed is not None and installed.manifest.language.startswith("en")
 
 
 def cmd_keys(args) -> int:

@@ -129,6 +129,7 @@ class WorkerConfig:
     pcm_ring: str
     voices: list[VoiceRef] = field(default_factory=list)
     g2p_data_dir: str = ""
+    g2p_manifest_sha256: str = ""   # of the G2P data's manifest the supervisor verified; "" without English voices
     interrupt_endpoint: str = ""    # the supervisor's cancel broadcast (PUB), for stopping model runs
     onnx_threads: int = 1
     output_gain: float = OUTPUT_GAIN

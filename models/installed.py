@@ -13,6 +13,9 @@ from models.manifest import MANIFEST_NAME, Manifest, ManifestError
 from models.paths import voices_dir
 
 NLTK_DATA_DIRNAME = "nltk_data"
+# The English G2P data (tagger weights, CMU dictionary) has a manifest signed like a voice's, under
+# this name: the daemon refuses English voices when it does not verify, and watches its files.
+ENGLISH_G2P_NAME = "english-g2p"
 
 
 @dataclass(frozen=True)

@@ -65,16 +65,26 @@ def copy_voice(source: Path, target: Path, name: str, key: Path | None) -> Path:
     return target
 
 
-def private_data_dir(tmp_path: Path, data_dir: Path, voices: list) -> tuple[Path, dict[str, str]]:
-    """A data dir holding copies of installed voices (tampering must not touch the real ones) and the
-    English G2P data, signed with a fresh test key; returns it and an environment that trusts the key."""
+def copy_english_g2p_data(data_dir: Path, root: Path, key: Path | None) -> Path:
+    """A copy of the installed English G2P data in data dir `root`, signed with `key` if given."""
     import shutil
 
     from models.installed import english_g2p_data_dir
+    from models.signing import SIGNATURE_NAME, sign_manifest
 
+    target = english_g2p_data_dir(root)
+    shutil.copytree(english_g2p_data_dir(data_dir), target, ignore=shutil.ignore_patterns(SIGNATURE_NAME))
+    if key is not None:
+        sign_manifest(target, key)
+    return target
+
+
+def private_data_dir(tmp_path: Path, data_dir: Path, voices: list) -> tuple[Path, dict[str, str]]:
+    """A data dir holding copies of installed voices (tampering must not touch the real ones) and the
+    English G2P data, signed with a fresh test key; returns it and an environment that trusts the key."""
     root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
     key, env = make_signing_key(tmp_path)
+    copy_english_g2p_data(data_dir, root, key)
     for voice in voices:
         copy_voice(voice.path, root / "voices" / voice.name, voice.name, key)
     return root, env

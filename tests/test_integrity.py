@@ -3,15 +3,13 @@ and a good copy put back is picked up without a restart."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
 from ipc import messages
 from ipc.client import Client, RequestFailed
-from models.installed import english_g2p_data_dir
-from tests.conftest import copy_voice, make_signing_key
+from tests.conftest import copy_english_g2p_data, copy_voice, make_signing_key
 
 
 def wait_for_voice_state(client: Client, name: str, state: str, timeout: float = 30.0) -> dict:
@@ -30,8 +28,8 @@ def two_voice_data(tmp_path, joe_voice, data_dir):
     """A private data dir with the real voice and a renamed copy of it (tampering must not touch the real one),
     both signed with a test key; returns the data dir and the environment that trusts that key."""
     root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
     key, env = make_signing_key(tmp_path)
+    copy_english_g2p_data(data_dir, root, key)
     for name in ("en_US-joe-medium", "en_US-joe-copy"):
         copy_voice(joe_voice.path, root / "voices" / name, name, key)
     return root, env
@@ -144,5 +142,65 @@ def test_a_changed_file_is_rehashed_at_once_not_at_the_next_timer(two_voice_data
             voice = wait_for_voice_state(client, "en_US-joe-copy", "quarantined", timeout=20)
             assert "decoder.onnx" in voice["reason"]
             assert client.synthesize("The other voice still speaks.", voice="en_US-joe-medium").audio_seconds > 0.5
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def english_and_mandarin_data(tmp_path, joe_voice, zh_voice, data_dir):
+    from tests.conftest import private_data_dir
+    return private_data_dir(tmp_path, data_dir, [joe_voice, zh_voice])
+
+
+def test_changed_english_g2p_data_quarantines_the_english_voices_only(english_and_mandarin_data):
+    """The CMU dictionary decides what English voices say: an edit of it (here a word's pronunciation
+    swapped) quarantines every English voice, the Mandarin voice keeps speaking, and a restored file
+    lifts the quarantine with a fresh front-end."""
+    from models.installed import english_g2p_data_dir
+    from tests.conftest import start_daemon
+    root, env = english_and_mandarin_data
+    daemon = start_daemon(root.parent / "run-g2p", root, extra=["--integrity-interval", "300"], env=env)
+    try:
+        victim = english_g2p_data_dir(root) / "corpora" / "cmudict" / "cmudict"
+        original = victim.read_bytes()
+        with Client(daemon.endpoint) as client:
+            assert client.synthesize("Hello there.", voice="en_US-joe-medium").audio_seconds > 0.3
+            tampered = original.replace(b"\nHELLO 1 HH AH0 L OW1\n", b"\nHELLO 1 G UH1 D B AY1\n")
+            assert tampered != original
+            victim.write_bytes(tampered)
+            voice = wait_for_voice_state(client, "en_US-joe-medium", "quarantined", timeout=10)
+            assert "English G2P data" in voice["reason"] and "cmudict" in voice["reason"], voice
+            with pytest.raises(RequestFailed) as failure:
+                client.synthesize("Hello there.", voice="en_US-joe-medium")
+            assert failure.value.errno == messages.E_VOICE_UNAVAILABLE and "quarantined" in failure.value.reason
+            assert client.synthesize("你好，世界。", voice="zh_CN-baker").audio_seconds > 0.5
+            victim.write_bytes(original)
+            wait_for_voice_state(client, "en_US-joe-medium", "ready", timeout=60)
+            client.wait_ready(60)
+            assert client.synthesize("Trusted again.", voice="en_US-joe-medium").audio_seconds > 0.3
+    finally:
+        daemon.stop()
+
+
+def test_english_voices_are_refused_at_start_when_the_g2p_data_is_not_trusted(english_and_mandarin_data, tmp_path):
+    """G2P data signed by a key nobody trusts (or changed after signing): English voices are refused
+    with what to do; the Mandarin voice starts."""
+    from models.installed import english_g2p_data_dir
+    from models.signing import sign_manifest
+    from tests.conftest import make_signing_key, start_daemon
+    root, env = english_and_mandarin_data
+    stranger, _ = make_signing_key(tmp_path / "stranger")
+    sign_manifest(english_g2p_data_dir(root), stranger)
+    daemon = start_daemon(root.parent / "run-g2p-untrusted", root, env=env)
+    try:
+        with Client(daemon.endpoint) as client:
+            voices = {v["name"]: v for v in client.status()["voices"]}
+            assert voices["en_US-joe-medium"]["state"] == "refused"
+            assert "English G2P data" in voices["en_US-joe-medium"]["reason"]
+            assert "ttsd voices install" in voices["en_US-joe-medium"]["reason"]
+            with pytest.raises(RequestFailed) as failure:
+                client.synthesize("Hello.", voice="en_US-joe-medium")
+            assert "refused at start" in failure.value.reason
+            assert client.synthesize("你好。", voice="zh_CN-baker").audio_seconds > 0.3
     finally:
         daemon.stop()

@@ -18,9 +18,8 @@ from ipc import messages
 from ipc.client import Client, RequestFailed
 from models import signing
 from models.install import install_voice
-from models.installed import english_g2p_data_dir
 from models.signing import BadSignature, MissingSignature, UnknownKey, sign_manifest, verify_manifest
-from tests.conftest import DEFAULT_VOICE, copy_voice, make_signing_key, start_daemon
+from tests.conftest import DEFAULT_VOICE, copy_english_g2p_data, copy_voice, make_signing_key, start_daemon
 
 
 def small_voice(directory: Path) -> Path:
@@ -140,7 +139,7 @@ def test_install_signs_an_unsigned_voice_with_a_new_local_key(tmp_path, monkeypa
     monkeypatch.delenv("TTSD_TRUST_DIR", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
+    copy_english_g2p_data(data_dir, root, key=None)     # unsigned too: the install signs it
     target = root / "voices" / DEFAULT_VOICE
     shutil.copytree(joe_voice.path, target, ignore=shutil.ignore_patterns("manifest.sig"))
     before = (target / "manifest.json").read_bytes()
@@ -176,8 +175,8 @@ def mixed_voice_data(tmp_path, joe_voice, data_dir):
     """A data dir with en_US-joe-medium signed by a trusted test key and en_US-joe-copy whose manifest was
     changed after signing (bad signature)."""
     root = tmp_path / "data"
-    shutil.copytree(english_g2p_data_dir(data_dir), english_g2p_data_dir(root))
     key, env = make_signing_key(tmp_path)
+    copy_english_g2p_data(data_dir, root, key)
     copy_voice(joe_voice.path, root / "voices" / "en_US-joe-medium", "en_US-joe-medium", key)
     copy = copy_voice(joe_voice.path, root / "voices" / "en_US-joe-copy", "en_US-joe-copy", key)
     manifest = json.loads((copy / "manifest.json").read_text())
@@ -194,6 +193,7 @@ def test_voices_verify_exit_codes(mixed_voice_data, tmp_path):
     everything = ttsd("voices", "verify", "--data-dir", str(root), env=env)
     assert everything.returncode == 1
     assert "en_US-joe-medium: ok" in everything.stdout
+    assert "english-g2p: ok" in everything.stdout      # what the English voices pronounce with
     assert "en_US-joe-copy: FAILED" in everything.stderr and "does not match manifest.json" in everything.stderr
     missing = ttsd("voices", "verify", "no-such-voice", "--data-dir", str(root), env=env)
     assert missing.returncode == 1 and "not installed" in missing.stderr
