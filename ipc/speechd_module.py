@@ -470,7 +470,8 @@ class Module:
             # speaks it. Only once: a message that kills the daemon is not sent to the next one.
             message.resent = True
             for segment in message.segments:
-                segment.sent = False
+                if segment.kind == "text" and not segment.done:
+                    segment.sent = False
         self.warmer = None
         self.warmed.clear()
         if restart:
