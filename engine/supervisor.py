@@ -856,8 +856,9 @@ class Supervisor:
                 entry.update(state="degraded", reason=degraded[0], vocoder="griffin-lim")
             if ref.name in self.degraded:
                 entry.update(state="degraded", **self.degraded[ref.name])
-            if self.quarantine_of(ref.name) is not None:
-                entry.update(state="quarantined", **self.quarantine_of(ref.name))
+            quarantine = self.quarantine_of(ref.name)
+            if quarantine is not None:
+                entry.update(state="quarantined", **quarantine)
             voices.append(entry)
         voices += [{"name": name, "state": "refused", "reason": reason} for name, reason in self.refused.items()]
         return {"pid": os.getpid(), "state": "ready" if self.all_ready() else "starting",
