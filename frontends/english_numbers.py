@@ -52,6 +52,24 @@ UNITS = {
     "gb": ("gigabyte", "gigabytes"),
     "tb": ("terabyte", "terabytes"),
     "ms": ("millisecond", "milliseconds"),
+    "sec": ("second", "seconds"),
+    "secs": ("second", "seconds"),
+    "min": ("minute", "minutes"),
+    "mins": ("minute", "minutes"),
+    "h": ("hour", "hours"),
+    "hr": ("hour", "hours"),
+    "hrs": ("hour", "hours"),
+    "ml": ("milliliter", "milliliters"),
+    "mg/dl": ("milligram per deciliter", "milligrams per deciliter"),
+    "m/s": ("meter per second", "meters per second"),
+    "mi": ("mile", "miles"),
+    "yd": ("yard", "yards"),
+    "mhz": ("megahertz", "megahertz"),
+    "ghz": ("gigahertz", "gigahertz"),
+    "kw": ("kilowatt", "kilowatts"),
+    "kwh": ("kilowatt hour", "kilowatt hours"),
+    "fps": ("frame per second", "frames per second"),
+    "px": ("pixel", "pixels"),
     "hz": ("hertz", "hertz"),
     "khz": ("kilohertz", "kilohertz"),
     "°c": ("degree celsius", "degrees celsius"),
@@ -75,6 +93,29 @@ ABBREVIATIONS = {
     "mt.": "mount",
     "approx.": "approximately",
     "dept.": "department",
+    "apt.": "apartment",
+    "ave.": "avenue",
+    "blvd.": "boulevard",
+    "rd.": "road",
+    "ext.": "extension",
+    "fig.": "figure",
+    "vol.": "volume",
+    "ch.": "chapter",
+    "para.": "paragraph",
+    "pp.": "pages",
+    "inc.": "incorporated",
+    "ltd.": "limited",
+    "corp.": "corporation",
+    "govt.": "government",
+    "avg.": "average",
+    "misc.": "miscellaneous",
+    "sgt.": "sergeant",
+    "capt.": "captain",
+    "lt.": "lieutenant",
+    "gov.": "governor",
+    "sen.": "senator",
+    "rev.": "reverend",
+    "pres.": "president",
     "a.m.": "ay em",
     "p.m.": "pee em",
 }
@@ -108,11 +149,16 @@ ABBREVIATION_PATTERN = re.compile(
     r"(?<![\w.])(" + "|".join(re.escape(key) for key in ABBREVIATIONS) + r")(?=\W|$)",
     re.IGNORECASE,
 )
-NAME_TITLE_PATTERN = re.compile(r"\b(Dr|St)\.?(?=\s|$)(\s+)?(\S+)?", re.IGNORECASE)
+NAME_TITLE_PATTERN = re.compile(r"\b(Dr|St)\.?(?=[\s,;:!?)]|$)(?:(\s+)(\S+))?", re.IGNORECASE)
+# "$2.5 million", "$50k", "$3bn": a scale word or its short form after the amount.
+SCALE_WORDS = {"thousand": "thousand", "million": "million", "billion": "billion", "trillion": "trillion",
+               "k": "thousand", "m": "million", "mn": "million", "bn": "billion", "b": "billion", "tn": "trillion"}
 MONEY_PATTERN = re.compile(
-    r"([$£€¥])\s?(" + NUMBER + r")(?:\.(\d+))?(?:\s?(thousand|million|billion|trillion)\b)?",
+    r"([$£€¥])\s?(" + NUMBER + r")(?:\.(\d+))?(?:\s?(thousand|million|billion|trillion)\b|(k|m|mn|bn|b|tn)\b)?",
     re.IGNORECASE,
 )
+# "7k followers", "2.3bn people" (a capital K is left alone: "4K video").
+SHORT_SCALE_PATTERN = re.compile(r"\b(\d+(?:\.\d+)?)(k|bn)\b")
 TIME_PATTERN = re.compile(
     r"\b(\d{1,2}):(\d{2})(?!\d)(?:\s?([ap])\.?\s?m\b\.?)?", re.IGNORECASE
 )
@@ -120,8 +166,24 @@ AM_PM_PATTERN = re.compile(r"\b(\d{1,2})\s?([ap])\.?\s?m\b\.?", re.IGNORECASE)
 PERCENT_PATTERN = re.compile(r"(-?)(" + NUMBER + r")(?:\.(\d+))?\s?%")
 ORDINAL_PATTERN = re.compile(r"\b(" + NUMBER + r")(st|nd|rd|th)\b", re.IGNORECASE)
 DECADE_PATTERN = re.compile(r"\b(1[1-9]|20)(\d)0'?s\b")
-YEAR_PATTERN = re.compile(r"(?<![\d,.$£€¥-])\b(1[1-9]\d\d|20\d\d)\b(?![\d,]|\.\d)")
-RANGE_PATTERN = re.compile(r"(?<=\d)-(?=\d)")
+# Not inside "1,999,000" or "1999.5"; a comma after the year is fine ("in 1984, he").
+YEAR_PATTERN = re.compile(r"(?<![\d,.$£€¥-])\b(1[1-9]\d\d|20\d\d)\b(?!\d|[,.]\d)")
+# "10-12", "$5-$10", "9am-5pm" (an en dash written without spaces is a hyphen here).
+RANGE_PATTERN = re.compile(r"(?:(?<=\d)|(?<=\d[ap]m))-(?=[$£€¥]?\d)", re.IGNORECASE)
+UNSPACED_EN_DASH_PATTERN = re.compile(r"(?<=\S)–(?=\S)")
+# "16:9", "a 3:1 ratio" (what the time rule left: not a clock time).
+RATIO_PATTERN = re.compile(r"(?<![\d:])(\d+):(\d+)(?![\d:])")
+# "5 x 10", "1920x1080"
+DIMENSION_PATTERN = re.compile(r"(?<=\d)\s*x\s*(?=\d)")
+# 6'2" -> six foot two
+FEET_INCHES_PATTERN = re.compile(r"\b(\d{1,2})['′]\s?(\d{1,2})(?:\"|″|'')")
+# "UA123", "A380": digits glued to letters are a code, read digit by digit.
+CODE_DIGITS_PATTERN = re.compile(r"(?<=[A-Za-z])(?<!\dx)(\d{3,})\b")   # not 1920x1080
+WEEKDAYS = {"Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednesday", "Thu": "Thursday",
+            "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Sat": "Saturday", "Sun": "Sunday"}
+WEEKDAY = "(" + "|".join(WEEKDAYS) + ")"
+# "Mon-Fri", "Sat – Sun": a range of abbreviated weekdays (alone, "Sat" and "Sun" are words).
+WEEKDAY_RANGE_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.?\s?[-–]\s?" + WEEKDAY + r"(?!\w)")
 YEAR_RANGE_PATTERN = re.compile(r"\b(1[1-9]\d\d|20\d\d)\s?-\s?(1[1-9]\d\d|20\d\d)\b")
 # A hyphen inside a word: g2p_en reads "well-known" as one unknown word.
 WORD_HYPHEN_PATTERN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
@@ -160,13 +222,20 @@ TWO_DIGIT_YEAR_PIVOT = 40     # 5/6/99 is 1999, 5/6/26 is 2026
 SLASH_DATE_PATTERN = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
 ISO_DATE_PATTERN = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d-])")
 # Phone numbers: digits read one by one, in their groups.
-PHONE_PATTERN = re.compile(r"(?<![\d-])(?:\((\d{3})\)\s?|(\d{3})[-. ])(\d{3})[-.](\d{4})(?![\d-])")
+PHONE_PATTERN = re.compile(r"(?<![\d-])(?:(1)[-. ])?(?:\((\d{3})\)\s?|(\d{3})[-. ])(\d{3})[-.](\d{4})(?![\d-])")
 LOCAL_PHONE_PATTERN = re.compile(r"(?<![\d-])(\d{3})-(\d{4})(?![\d-])")
+# "+44 20 7946 0958", "+1 (415) 555-0100": a country code, then groups.
+INTERNATIONAL_PHONE_PATTERN = re.compile(r"(?<![\w+])\+(\d{1,3})((?:[ .-]?\(?\d{1,4}\)?){2,5})(?![\d])")
+# "0800-123-456", "020 7946 0958": three or more digit groups (a trunk 0 for spaced ones). Runs
+# after the date rules (2026-12-05 is a date).
+DIGIT_GROUPS_PATTERN = re.compile(
+    r"(?<![\d,.-])(?:\d{1,4}(?:-\d{2,4}){2,4}|0\d{1,4}(?: \d{3,4}){1,3})(?![\d-]|[,.]\d)")
 # Simple fractions, with the denominators recipes and measures use (not 9/11 or 24/7); n/5 and
 # n/10 are ratings ("4/5 stars": four out of five).
 FRACTION_DENOMINATORS = {2: ("half", "halves"), 3: ("third", "thirds"), 4: ("quarter", "quarters"),
                          8: ("eighth", "eighths"), 16: ("sixteenth", "sixteenths")}
 RATING_DENOMINATORS = frozenset({5, 10})
+RATING_DECIMAL_PATTERN = re.compile(r"(?<![\d/.,])(\d+\.\d+)/(5|10)(?![\d/]|\.\d)")
 FRACTION_PATTERN = re.compile(r"(?<![\d/.,])(?:(\d+)\s)?(\d{1,2})/(\d{1,2})(?![\d/]|\.\d)")
 # Web and mail addresses: "example dot com slash page", "bob at example dot org". The scheme is
 # not read; the address must end in a common top-level domain, in lower case (not "fine.It").
@@ -272,8 +341,7 @@ def _fraction_text(digits: str) -> str:
     return digits_to_words(digits)
 
 
-def _money(match: re.Match) -> str:
-    symbol, whole, fraction, scale = match.groups()
+def _money(symbol: str, whole: str, fraction: str | None, scale: str | None) -> str:
     major_one, major_many, minor_one, minor_many = CURRENCIES[symbol]
     amount = int(whole.replace(",", ""))
     if scale:
@@ -367,7 +435,8 @@ def _name_title(match: re.Match) -> str:
     if not has_dot:
         return full  # a bare "st" or "dr" not before a name: leave it alone
     if not following:
-        return f"{otherwise}."  # the dot also ended the sentence
+        # At the end, the dot also ended the sentence; before a comma it was only the abbreviation's.
+        return f"{otherwise}." if match.end() == len(match.string) else otherwise
     return f"{otherwise}{space}{following}"
 
 
@@ -438,6 +507,20 @@ def _digit_groups(*groups: str) -> str:
     return " " + ", ".join(digits_to_words(group) for group in groups if group) + " "
 
 
+def _international_phone(match: re.Match) -> str:
+    groups = re.findall(r"\d+", match.group(2))
+    if not 6 <= sum(len(group) for group in groups) <= 14:
+        return match.group(0)
+    return " plus" + _digit_groups(match.group(1), *groups)
+
+
+def _money_or_scaled(match: re.Match) -> str:
+    short_scale = match.group(5)
+    if short_scale:
+        return _money(match.group(1), match.group(2), match.group(3), SCALE_WORDS[short_scale.lower()])
+    return _money(*match.groups()[:4])
+
+
 def _fraction(match: re.Match) -> str:
     whole, numerator, denominator = match.group(1), int(match.group(2)), int(match.group(3))
     if denominator in RATING_DENOMINATORS and not whole and numerator <= denominator:
@@ -466,10 +549,17 @@ def normalize_english(text: str) -> str:
     # Written forms with dashes and slashes of their own go before the number rules.
     text = EMAIL_PATTERN.sub(_email, text)
     text = URL_PATTERN.sub(_url, text)
+    text = UNSPACED_EN_DASH_PATTERN.sub("-", text)
+    text = INTERNATIONAL_PHONE_PATTERN.sub(_international_phone, text)
     text = PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
     text = LOCAL_PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
     text = ISO_DATE_PATTERN.sub(_iso_date, text)
     text = SLASH_DATE_PATTERN.sub(_slash_date, text)
+    text = DIGIT_GROUPS_PATTERN.sub(lambda m: _digit_groups(*re.findall(r"\d+", m.group(0))), text)
+    text = RATING_DECIMAL_PATTERN.sub(lambda m: f" {m.group(1)} out of {number_to_words(int(m.group(2)))} ", text)
+    text = FEET_INCHES_PATTERN.sub(lambda m: f" {m.group(1)} foot {m.group(2)} ", text)
+    text = WEEKDAY_RANGE_PATTERN.sub(lambda m: f"{WEEKDAYS[m.group(1)]} to {WEEKDAYS[m.group(2)]}", text)
+    text = CODE_DIGITS_PATTERN.sub(lambda m: " " + digits_to_words(m.group(1)) + " ", text)
     text = FRACTION_PATTERN.sub(_fraction, text)
     text = MONTH_ABBREVIATION_PATTERN.sub(lambda m: MONTH_ABBREVIATIONS[m.group(1)], text)
     text = MONTH_DAY_PATTERN.sub(lambda m: f"{m.group(1)} {ordinal_to_words(int(m.group(2)))}", text)
@@ -481,12 +571,14 @@ def normalize_english(text: str) -> str:
     text = RANGE_PATTERN.sub(" to ", text)
     # Times first: "a.m." after a time belongs to the time.
     text = TIME_PATTERN.sub(_time, text)
+    text = RATIO_PATTERN.sub(lambda m: f" {m.group(1)} to {m.group(2)} ", text)
     text = AM_PM_PATTERN.sub(_hour_am_pm, text)
     text = ABBREVIATION_PATTERN.sub(_abbreviation, text)
     text = NAME_TITLE_PATTERN.sub(_name_title, text)
     text = NUMBER_NO_PATTERN.sub("number ", text)
     text = HASH_NUMBER_PATTERN.sub("number ", text)
-    text = MONEY_PATTERN.sub(_money, text)
+    text = MONEY_PATTERN.sub(_money_or_scaled, text)
+    text = SHORT_SCALE_PATTERN.sub(lambda m: f" {m.group(1)} {SCALE_WORDS[m.group(2)]} ", text)
     text = PERCENT_PATTERN.sub(_percent, text)
     text = ORDINAL_PATTERN.sub(_ordinal, text)
     text = DECADE_PATTERN.sub(
@@ -496,6 +588,7 @@ def normalize_english(text: str) -> str:
     text = _years(text)
     text = UNIT_PATTERN.sub(_unit, text)
     text = TIMES_PATTERN.sub(lambda m: f" {m.group(1)} times ", text)
+    text = DIMENSION_PATTERN.sub(" by ", text)
     text = DOTTED_NUMBER_PATTERN.sub(
         lambda m: " " + " point ".join(number_to_words(int(part)) for part in m.group(0).split(".")) + " ", text
     )

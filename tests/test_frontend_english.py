@@ -159,6 +159,12 @@ def test_first_clause_short(clauses, expected):
     ("2005", "two thousand five"),
     ("2024", "twenty twenty four"),
     ("In 1905 it began.", "In nineteen oh five it began."),
+    ("born in 1984, died in 2010.", "born in nineteen eighty four, died in twenty ten."),
+    ("The years 1800, 1905 and 2025.", "The years eighteen hundred, nineteen oh five and twenty twenty five."),
+    ("Total 1,500, then 2,000.", "Total one thousand five hundred, then two thousand."),
+    ("3 hrs 45 mins, 30 sec, 2h", "three hours forty five minutes, thirty seconds, two hours"),
+    ("5 ml, 3.5 mg/dL, 2.4 GHz, 60fps, 2 mi", "five milliliters, three point five milligrams per deciliter, "
+     "two point four gigahertz, sixty frames per second, two miles"),
     ("since 1800", "since eighteen hundred"),
     ("I have 1500 apples.", "I have one thousand five hundred apples."),
     ("the 1990s", "the nineteen nineties"),
@@ -202,6 +208,9 @@ def test_normalize_numbers(text, expected):
     ("pens, paper, etc.", "pens, paper, et cetera."),
     ("fruit, e.g. apples", "fruit, for example apples"),
     ("that one, i.e. this", "that one, that is this"),
+    ("221B Baker St., Apt. 4", "two hundred twenty one B Baker street, apartment four"),
+    ("See Fig. 3, Vol. 2, ext. 12 and para. 4.", "See figure three, volume two, extension twelve and paragraph four."),
+    ("Acme Inc.", "Acme incorporated."),
 ])
 def test_abbreviations(text, expected):
     assert normalize_english(text) == expected
@@ -231,6 +240,20 @@ def test_abbreviations(text, expected):
     ("Mail bob.smith@example.com now.", "Mail bob dot smith at example dot com now."),
     ("Visit https://www.example.org/help-page.", "Visit w w w dot example dot org slash help page."),
     ("It is fine.Then we go", "It is fine.Then we go"),
+    ("Call 1-800-555-0199 now.", "Call one, eight zero zero, five five five, zero one nine nine now."),
+    ("Call +44 20 7946 0958.", "Call plus four four, two zero, seven nine four six, zero nine five eight."),
+    ("Dial 0800-123-456 or 020 7946 0958.",
+     "Dial zero eight zero zero, one two three, four five six or zero two zero, seven nine four six, zero nine five eight."),
+    ("Pages 10–12, $5-$10, 9am–5pm.", "Pages ten to twelve, five dollars to ten dollars, nine ay em to five pee em."),
+    ("Open Mon-Fri, Sat – Sun.", "Open Monday to Friday, Saturday to Sunday."),
+    ("a 16:9 screen, a 3:1 ratio", "a sixteen to nine screen, a three to one ratio"),
+    ("a 5 x 10 grid at 1920x1080", "a five by ten grid at one thousand nine hundred twenty by one thousand eighty"),
+    ("He is 6'2\" tall.", "He is six foot two tall."),
+    ("Flight UA123 on an A380 with MP3s", "Flight UA one two three on an A three eight zero with MP three s"),
+    ("Rated 4.5/5 stars", "Rated four point five out of five stars"),
+    ("$50k, $2.5M, €3bn; 7k fans and 2.3bn people; a 4K screen",
+     "fifty thousand dollars, two point five million dollars, three billion euros; seven thousand fans and "
+     "two point three billion people; a four K screen"),
 ])
 def test_written_forms(text, expected):
     assert normalize_english(text) == expected
