@@ -211,6 +211,7 @@ def test_cardinal(value, spoken):
 
 @pytest.mark.parametrize("raw, expected", [
     ("123", "一百二十三"),
+    ("比分是3:2，比例1:100", "比分是三比二，比例一比一百"),
     ("10005", "一万零五"),
     ("2个", "两个"),
     ("12个", "十二个"),
