@@ -78,8 +78,26 @@ DEFAULT_FIRST_CLAUSE_WORDS = 6
 FIRST_CLAUSE_SLACK = 2
 # Short words before which the first clause may be cut for quick audio.
 FIRST_CLAUSE_BREAK_WORDS = DEFAULT_CONJUNCTIONS | frozenset(
-    {"to", "of", "in", "on", "at", "for", "with", "from", "by", "about", "into", "as"}
+    {"to", "of", "in", "on", "at", "for", "with", "from", "by", "about", "into", "as", "over", "under",
+     "near", "after", "before", "through", "across", "behind", "during", "without", "against", "between",
+     "around", "along", "toward", "towards", "upon", "onto", "like", "than"}
 )
+
+# How far past max_words a first-clause cut may look for a break word, and how many words it
+# must leave for the next clause.
+FIRST_CLAUSE_REACH = 4
+FIRST_CLAUSE_MIN_TAIL = 3
+# Words that lean on the next one: a cut right after them leaves them phrase-final, and the
+# listener hears a different word ("two | days" heard as "too. Days").
+LEANING_WORDS = frozenset(
+    {"a", "an", "the", "my", "your", "his", "her", "its", "our", "their", "this", "that", "these", "those",
+     "some", "any", "no", "every", "each", "very", "more", "most", "less", "not", "one", "two", "three",
+     "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty", "thirty",
+     "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million",
+     "billion", "point", "minus", "mister", "missus", "doctor", "saint", "is", "are", "was", "were", "be",
+     "been", "am", "has", "have", "had", "will", "would", "can", "could", "should", "shall", "may", "might",
+     "must", "do", "does", "did"}
+) | FIRST_CLAUSE_BREAK_WORDS
 
 WHITESPACE_RUN = re.compile(r"\s+")
 SENTENCE_MARK_RUN = re.compile(r"[.!?]{2,}")
@@ -247,13 +265,16 @@ def first_clause_short(clauses: list[str], max_words: int = DEFAULT_FIRST_CLAUSE
         if words[index - 1][-1] in CLAUSE_END:
             cut = index  # an inner comma, e.g. kept inside a number phrase
             break
+    last_cut = len(words) - FIRST_CLAUSE_MIN_TAIL
     if cut is None:
-        for index in range(max_words, 2, -1):
-            if words[index].lower() in FIRST_CLAUSE_BREAK_WORDS:
-                cut = index
-                break
+        # Before a break word: the nearest at or before max_words, else a little after it.
+        candidates = [*range(max_words, 2, -1), *range(max_words + 1, min(max_words + FIRST_CLAUSE_REACH, last_cut) + 1)]
+        cut = next((index for index in candidates if words[index].lower() in FIRST_CLAUSE_BREAK_WORDS), None)
     if cut is None:
-        cut = max_words
+        # After a word that does not lean on the next.
+        candidates = [*range(max_words, 2, -1), *range(max_words + 1, min(max_words + FIRST_CLAUSE_REACH, last_cut) + 1)]
+        cut = next((index for index in candidates if words[index - 1].lower().strip("'\"") not in LEANING_WORDS),
+                   max_words)
     head = " ".join(words[:cut])
     tail = " ".join(words[cut:])
     return [head, tail] + list(clauses[1:])

@@ -132,6 +132,14 @@ def test_long_clause_without_conjunction_is_split_evenly():
      ["the weather today is cloudy", "with a chance of rain later."]),
     (["Well, one two three four five six seven eight nine,", "x."],
      ["Well,", "one two three four five six seven eight nine,", "x."]),
+    # Never right after a word that leans on the next: "two | days" is heard as "too. Days".
+    (["Our team finished the project two days ahead of schedule."],
+     ["Our team finished the project", "two days ahead of schedule."]),
+    (["The meeting has been moved again without any notice at all."],
+     ["The meeting has been moved again", "without any notice at all."]),
+    # A break word a little after the target is better than a cut inside a phrase.
+    (["My very old grey cat always sleeps right next to the warm fire."],
+     ["My very old grey cat always sleeps right next", "to the warm fire."]),
     ([], []),
 ])
 def test_first_clause_short(clauses, expected):
