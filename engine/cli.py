@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import wave
 from pathlib import Path
 
 from models import paths
@@ -15,14 +14,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_DAEMON = 3
-
-
-def write_wav(path: Path, pcm: bytes, sample_rate: int) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
-        out.writeframes(pcm)
 
 
 def add_endpoint(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--priority", choices=("important", "message", "text", "notification", "progress"),
                      help="speech-dispatcher priority (default message); see README")
     target = say.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, help="write a 16-bit mono WAV file")
+    target.add_argument("--out", type=Path, help="write a 16-bit mono WAV file (100 ms of silence, then the speech)")
     target.add_argument("--raw", action="store_true", help="write raw s16le PCM to standard output as it arrives")
     target.add_argument("--play", action="store_true", help="play on the daemon's audio device")
     say.add_argument("--stats", action="store_true", help="print timings as one JSON object on stderr "
@@ -230,7 +221,7 @@ def cmd_say(args) -> int:
     except RequestFailed as error:
         return fail(f"{error.reason} (errno {error.errno})")
     if args.out:
-        write_wav(args.out, result.pcm, result.sample_rate)
+        result.write_wav(args.out)
     if args.stats:
         stream = sys.stderr if args.raw else sys.stdout
         print(json.dumps(result.stats()), file=stream, flush=True)

@@ -312,7 +312,7 @@ def synthesize_ttsd(sentences: list[Sentence], runs: int, data_dir: Path, work: 
                 for index, sentence in enumerate(sentences):
                     result = client.synthesize(sentence.text)
                     wav = wav_dir / f"ttsd-{index:02d}-{run}.wav"
-                    write_wav(wav, result.pcm, result.sample_rate)
+                    result.write_wav(wav)
                     takes.append(Take("ttsd", index, run, wav))
     finally:
         stop_daemon(process)
@@ -545,7 +545,7 @@ def synthesize_ttsd_mandarin(sentences: list[Sentence], data_dir: Path, work: Pa
                     if not result.pcm:
                         raise RuntimeError(f"ttsd ({vocoder}) returned no audio for {sentence.text!r}")
                     wav = wav_dir / f"{system}-{index:02d}.wav"
-                    write_wav(wav, result.pcm, result.sample_rate)
+                    result.write_wav(wav)
                     takes.append(Take(system, index, 0, wav))
     finally:
         stop_daemon(process)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import wave
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,10 @@ from ipc.curve import ENV_CLIENT_SECRET, ENV_SERVER_PUBLIC, ClientCurve, CurveEr
 from models.paths import default_endpoint
 
 DEFAULT_TIMEOUT = 30.0     # seconds without any message from the daemon before giving up
+# A stream starts at the first sound (the daemon cuts the voice's leading silence: heard latency).
+# A file is not live: it gets the short silence players and speech recognizers expect before
+# speech (Whisper tiny.en, 52 sentences x 3: WER 2.7 % starting at the first sound, 1.3 % with this).
+FILE_LEAD_IN_SECONDS = 0.1
 # Connection events that end a wait at once, with the reason (instead of waiting out the timeout).
 CONNECTION_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -67,6 +72,15 @@ class SpeechResult:
         if not self.pcm:
             return self.played_seconds
         return len(self.pcm) / 2 / self.sample_rate if self.sample_rate else 0.0
+
+    def write_wav(self, path: Path | str) -> None:
+        """The speech as a 16-bit mono WAV file, after FILE_LEAD_IN_SECONDS of silence."""
+        lead_in = bytes(2 * int(FILE_LEAD_IN_SECONDS * self.sample_rate))
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.sample_rate)
+            out.writeframes(lead_in + self.pcm)
 
     def stats(self) -> dict:
         ttfa = None if self.first_audio is None else round(1000 * (self.first_audio - self.request_sent), 1)

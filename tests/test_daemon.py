@@ -16,7 +16,7 @@ import psutil
 import pytest
 import zmq
 
-from ipc.client import Client, RequestFailed
+from ipc.client import FILE_LEAD_IN_SECONDS, Client, RequestFailed
 from ipc import messages
 from tests.conftest import remove_segments_left_by
 
@@ -49,8 +49,13 @@ def test_say_writes_plausible_wav(shared_daemon, tmp_path, index):
     assert stats["voice"] == "en_US-joe-medium"
     samples, rate, channels, width = read_wav(out)
     assert (rate, channels, width) == (22050, 1, 2)
+    # A file starts with FILE_LEAD_IN_SECONDS of silence (the stream starts at the first sound).
+    lead_in = int(FILE_LEAD_IN_SECONDS * rate)
+    assert not samples[:lead_in].any()
+    samples = samples[lead_in:]
     duration = len(samples) / rate
     assert abs(duration - stats["audio_s"]) < 0.01
+    assert np.abs(samples[:int(0.05 * rate)]).max() > 300, "speech starts within 50 ms after the lead-in"
     rms = np.sqrt(np.mean(samples.astype(np.float64) ** 2))
     assert rms > 300, f"audio is (nearly) silent: rms {rms:.0f}"
     words_per_second = spoken_words(text) / duration
