@@ -33,6 +33,7 @@ from pathlib import Path
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from frontends.language import detect_language
 from models.paths import default_endpoint, runtime_dir
 
 BLOCK_SAMPLES = 2205            # at most 100 ms at 22050 Hz per 705 block
@@ -200,6 +201,11 @@ def letter_words(char: str, settings: SpeechSettings) -> str:
     if char.isspace():
         return "space"
     return PUNCTUATION_NAMES.get(char, char)
+
+
+def language_family(language: str) -> str:
+    """"en" for en-US, en_GB, EN; "zh" for zh-CN."""
+    return language.lower().replace("_", "-").split("-")[0]
 
 
 def speakable(text: str) -> bool:
@@ -543,15 +549,30 @@ class Module:
         self.voices = [v for v in self._call({"type": "voices"})["voices"]
                        if v.get("state") not in ("refused", "quarantined", "failed")]
 
-    def pick_voice(self, settings: SpeechSettings) -> str | None:
-        names = [v["name"] for v in self.voices]
-        if settings.synthesis_voice and settings.synthesis_voice in names:
-            return settings.synthesis_voice
-        if settings.language:
-            wanted = settings.language.lower().replace("_", "-")
+    def pick_voice(self, settings: SpeechSettings, text: str) -> str | None:
+        """The voice SET asked for (synthesis_voice, else language), unless the text is in another
+        script that an installed voice speaks: a screen reader set to English that meets a Chinese
+        line would otherwise get silence (an English voice cannot say Han characters). None lets
+        the daemon choose by script."""
+        chosen = None
+        if settings.synthesis_voice and any(v["name"] == settings.synthesis_voice for v in self.voices):
+            chosen = settings.synthesis_voice
+        elif settings.language:
+            chosen = self.voice_for_language(settings.language.lower().replace("_", "-"))
+        script_language = detect_language(text)
+        if chosen is not None and language_family(self.voice_language(chosen)) != script_language:
+            return self.voice_for_language(script_language) or chosen
+        return chosen
+
+    def voice_language(self, name: str) -> str:
+        return next((str(v.get("language", "")) for v in self.voices if v["name"] == name), "")
+
+    def voice_for_language(self, wanted: str) -> str | None:
+        """An exact language match first, else the same family (en-GB asks, en-US answers)."""
+        for same in (lambda language: language == wanted,
+                     lambda language: language_family(language) == language_family(wanted)):
             for voice in self.voices:
-                language = str(voice.get("language", "")).lower().replace("_", "-")
-                if language == wanted or language.split("-")[0] == wanted.split("-")[0]:
+                if same(str(voice.get("language", "")).lower().replace("_", "-")):
                     return voice["name"]
         return None
 
@@ -674,7 +695,8 @@ class Module:
         number = self.messages_started
         for position, segment in enumerate(segments):
             segment.request_id = f"sd{os.getpid()}-{number}-{position}"
-        self.message = Message(number=number, segments=segments, voice=self.pick_voice(settings),
+        text = " ".join(segment.text for segment in segments if segment.kind == "text")
+        self.message = Message(number=number, segments=segments, voice=self.pick_voice(settings, text),
                                speed=settings.speed(), gain=settings.gain())
         if kind in ("CHAR", "KEY"):
             self.plan_warming(settings, spoken=[s.text for s in segments if s.kind == "text"])

@@ -76,6 +76,21 @@ def test_language_picks_the_mandarin_voice(speechd_server, capture, shared_daemo
     assert 0.5 * expected < seconds < 1.5 * expected + 0.5, (seconds, expected)
 
 
+def test_text_in_another_script_gets_a_voice_for_it(speechd_server, capture, shared_daemon):
+    """A screen reader set to English that meets a Chinese line: the Mandarin voice reads it (the
+    English voice would refuse Han characters: silence), and English text after it is English again."""
+    text = "今天天气很好，我们去公园散步吧。"
+    seconds = spoken_seconds(speechd_server, capture, "-o", "ttsd", "-l", "en", text)
+    with Client(shared_daemon.endpoint) as client:
+        expected = client.synthesize(text, voice="zh_CN-baker").audio_seconds
+    assert 0.5 * expected < seconds < 1.5 * expected + 0.5, (seconds, expected)
+    english = "The weather is fine today."
+    seconds = spoken_seconds(speechd_server, capture, "-o", "ttsd", "-l", "en", english)
+    with Client(shared_daemon.endpoint) as client:
+        expected = client.synthesize(english, voice="en_US-joe-medium").audio_seconds
+    assert 0.5 * expected < seconds < 1.5 * expected + 0.5, (seconds, expected)
+
+
 def test_rate_changes_duration(speechd_server, capture):
     text = "This sentence is spoken once slowly and once quickly."
     slow = spoken_seconds(speechd_server, capture, "-o", "ttsd", "-r", "-50", text)
