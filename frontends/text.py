@@ -265,14 +265,14 @@ def first_clause_short(clauses: list[str], max_words: int = DEFAULT_FIRST_CLAUSE
         if words[index - 1][-1] in CLAUSE_END:
             cut = index  # an inner comma, e.g. kept inside a number phrase
             break
+    # Cut positions nearest max_words first, then a little past it (leaving a real next clause).
     last_cut = len(words) - FIRST_CLAUSE_MIN_TAIL
+    candidates = [*range(max_words, 2, -1), *range(max_words + 1, min(max_words + FIRST_CLAUSE_REACH, last_cut) + 1)]
     if cut is None:
-        # Before a break word: the nearest at or before max_words, else a little after it.
-        candidates = [*range(max_words, 2, -1), *range(max_words + 1, min(max_words + FIRST_CLAUSE_REACH, last_cut) + 1)]
+        # Before a break word.
         cut = next((index for index in candidates if words[index].lower() in FIRST_CLAUSE_BREAK_WORDS), None)
     if cut is None:
         # After a word that does not lean on the next.
-        candidates = [*range(max_words, 2, -1), *range(max_words + 1, min(max_words + FIRST_CLAUSE_REACH, last_cut) + 1)]
         cut = next((index for index in candidates if words[index - 1].lower().strip("'\"") not in LEANING_WORDS),
                    max_words)
     head = " ".join(words[:cut])
