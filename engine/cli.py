@@ -277,6 +277,8 @@ def cmd_pause_or_resume(args) -> int:
 
 def cmd_voices(args) -> int:
     from models.install import install_voice, voice_listing
+    from models.installed import ENGLISH_G2P_LICENCE, ENGLISH_G2P_NAME, english_g2p_data_dir
+    from models.manifest import MANIFEST_NAME
     from models.manifest import ManifestError
     from models.fetch import FetchError
     from models.signing import KeyFileError, SignatureError
@@ -296,6 +298,8 @@ def cmd_voices(args) -> int:
                 default = " (default)" if row["default"] else ""
                 print(f"{row['name']:24} {row['language']:8} {mark:10} licence: {row['licence']} - "
                       f"{row['licence_note']}{default}")
+            g2p_mark = "installed" if (english_g2p_data_dir(data_dir) / MANIFEST_NAME).is_file() else "missing"
+            print(f"{ENGLISH_G2P_NAME:24} {'en':8} {g2p_mark:10} licence: {ENGLISH_G2P_LICENCE}")
         return EXIT_OK
     cache = paths.cache_dir(system=args.system)
     for name in args.names:

@@ -16,6 +16,8 @@ NLTK_DATA_DIRNAME = "nltk_data"
 # The English G2P data (tagger weights, CMU dictionary) has a manifest signed like a voice's, under
 # this name: the daemon refuses English voices when it does not verify, and watches its files.
 ENGLISH_G2P_NAME = "english-g2p"
+ENGLISH_G2P_LICENCE = ("MIT (NLTK averaged perceptron tagger) and BSD-style (CMU Pronouncing Dictionary); "
+                       "used by every English voice")
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,18 @@ def test_voices_list_json(joe_voice, data_dir):
     assert joe["licence"] == "CC0-1.0"
 
 
+def test_voices_list_names_each_licence(joe_voice, data_dir, tmp_path):
+    """The plain listing: every voice with its licence, and the English G2P data with its own."""
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "voices", "list", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, check=True).stdout
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "installed" in lines["en_US-joe-medium"] and "licence: CC0-1.0" in lines["en_US-joe-medium"]
+    assert "installed" in lines["english-g2p"] and "CMU Pronouncing Dictionary" in lines["english-g2p"]
+    empty = subprocess.run([sys.executable, "-m", "engine.cli", "voices", "list", "--data-dir", str(tmp_path)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "missing" in next(line for line in empty.splitlines() if line.startswith("english-g2p"))
+
+
 def test_install_is_idempotent(joe_voice, data_dir):
     before = (joe_voice.path / "manifest.json").stat().st_mtime_ns
     out = subprocess.run([sys.executable, "-m", "engine.cli", "voices", "install", "en_US-joe-medium",
