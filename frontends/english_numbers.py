@@ -168,9 +168,8 @@ ORDINAL_PATTERN = re.compile(r"\b(" + NUMBER + r")(st|nd|rd|th)\b", re.IGNORECAS
 DECADE_PATTERN = re.compile(r"\b(1[1-9]|20)(\d)0'?s\b")
 # Not inside "1,999,000" or "1999.5"; a comma after the year is fine ("in 1984, he").
 YEAR_PATTERN = re.compile(r"(?<![\d,.$£€¥-])\b(1[1-9]\d\d|20\d\d)\b(?!\d|[,.]\d)")
-# "10-12", "$5-$10", "9am-5pm" (an en dash written without spaces is a hyphen here).
+# "10-12", "$5-$10", "9am-5pm" (text.py already turned such en dashes into hyphens).
 RANGE_PATTERN = re.compile(r"(?:(?<=\d)|(?<=\d[ap]m))-(?=[$£€¥]?\d)", re.IGNORECASE)
-UNSPACED_EN_DASH_PATTERN = re.compile(r"(?<=\S)–(?=\S)")
 # "16:9", "a 3:1 ratio" (what the time rule left: not a clock time).
 RATIO_PATTERN = re.compile(r"(?<![\d:])(\d+):(\d+)(?![\d:])")
 # "5 x 10", "1920x1080"
@@ -549,7 +548,6 @@ def normalize_english(text: str) -> str:
     # Written forms with dashes and slashes of their own go before the number rules.
     text = EMAIL_PATTERN.sub(_email, text)
     text = URL_PATTERN.sub(_url, text)
-    text = UNSPACED_EN_DASH_PATTERN.sub("-", text)
     text = INTERNATIONAL_PHONE_PATTERN.sub(_international_phone, text)
     text = PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
     text = LOCAL_PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)

@@ -35,8 +35,8 @@ ASCII_EQUIVALENTS = {
 # En/em dashes and bars mark a break in the sentence; written with spaces
 # around them they become a clause boundary (see split_clauses).
 DASH_CHARACTERS = "\u2013\u2014\u2015"
-# A dash between two digits is a range ("1990–1995"), not a break.
-DIGIT_RANGE_DASH = re.compile(r"(?<=\d)[\u2013\u2014\u2015](?=\d)")
+# A dash between two numbers is a range ("1990–1995", "9am–5pm", "$5–$10"), not a break.
+DIGIT_RANGE_DASH = re.compile(r"(?:(?<=\d)|(?<=\d[ap]m))[\u2013\u2014\u2015](?=[$£€¥]?\d)", re.IGNORECASE)
 
 # Symbols that a language normaliser may read aloud; every other symbol
 # (emoji, arrows, box drawing, ...) is dropped.
