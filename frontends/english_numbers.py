@@ -44,6 +44,9 @@ UNITS = {
     "lb": ("pound", "pounds"),
     "lbs": ("pound", "pounds"),
     "oz": ("ounce", "ounces"),
+    "tsp": ("teaspoon", "teaspoons"),
+    "tbsp": ("tablespoon", "tablespoons"),
+    "gal": ("gallon", "gallons"),
     "ft": ("foot", "feet"),
     "mph": ("mile per hour", "miles per hour"),
     "km/h": ("kilometer per hour", "kilometers per hour"),
@@ -126,6 +129,15 @@ NAME_TITLES = {
     "st": ("saint", "street"),
 }
 
+# Key names as people say them. Everywhere: the ones that are no word ("Press Esc", "Ctrl+S"; the
+# dictionary lacks them, so they were spelled or guessed: "Ctrl" as C-T-R-L, "PgUp" as "jup").
+KEY_WORDS = {"ctrl": "control", "esc": "escape", "cmd": "command", "pgup": "page up", "pgdn": "page down",
+             "wi-fi": "wifi"}
+# Only inside a key combination, where they cannot be a name or a word ("Ctrl+Alt+Del", "Shift+Ins").
+COMBINATION_KEY_WORDS = {**KEY_WORDS, "del": "delete", "ins": "insert", "bksp": "backspace", "opt": "option",
+                         "win": "windows"}
+MODIFIER_KEYS = ("ctrl", "control", "alt", "shift", "cmd", "command", "win", "super", "meta", "fn", "option", "opt")
+
 # Words after which a four-digit number is a year ("in 1999").
 YEAR_CONTEXT_WORDS = frozenset(
     {"in", "since", "by", "from", "until", "till", "of", "during", "before",
@@ -145,6 +157,10 @@ SYMBOL_WORDS = {
 SILENT_SYMBOLS = "/#°$£€¥"
 
 NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
+KEY_COMBINATION_PATTERN = re.compile(r"\b(?:" + "|".join(MODIFIER_KEYS) + r")(?:\s*\+\s*[A-Za-z0-9]+)+\b",
+                                     re.IGNORECASE)
+KEY_WORD_PATTERN = re.compile(r"(?<![\w-])(" + "|".join(re.escape(key) for key in KEY_WORDS) + r")(?![\w-])",
+                              re.IGNORECASE)
 ABBREVIATION_PATTERN = re.compile(
     r"(?<![\w.])(" + "|".join(re.escape(key) for key in ABBREVIATIONS) + r")(?=\W|$)",
     re.IGNORECASE,
@@ -542,6 +558,12 @@ def _roman(match: re.Match) -> str:
     return f"{word} the {ordinal_to_words(number)}"
 
 
+def _key_combination(match: re.Match) -> str:
+    """"Ctrl+Alt+Del" -> "control plus alt plus delete"."""
+    keys = [key.strip() for key in match.group(0).split("+")]
+    return " plus ".join(COMBINATION_KEY_WORDS.get(key.lower(), key) for key in keys)
+
+
 def normalize_english(text: str) -> str:
     """Spell out numbers, symbols and abbreviations of one sentence as words."""
     text = DOUBLE_HYPHEN_PATTERN.sub(" - ", text)
@@ -572,6 +594,8 @@ def normalize_english(text: str) -> str:
     text = RATIO_PATTERN.sub(lambda m: f" {m.group(1)} to {m.group(2)} ", text)
     text = AM_PM_PATTERN.sub(_hour_am_pm, text)
     text = ABBREVIATION_PATTERN.sub(_abbreviation, text)
+    text = KEY_COMBINATION_PATTERN.sub(_key_combination, text)
+    text = KEY_WORD_PATTERN.sub(lambda m: KEY_WORDS[m.group(1).lower()], text)
     text = NAME_TITLE_PATTERN.sub(_name_title, text)
     text = NUMBER_NO_PATTERN.sub("number ", text)
     text = HASH_NUMBER_PATTERN.sub("number ", text)

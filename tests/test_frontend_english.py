@@ -226,6 +226,23 @@ def test_abbreviations(text, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
+    ("Press Ctrl+S to save.", "Press control plus S to save."),
+    ("Press Ctrl+Alt+Del now.", "Press control plus Alt plus delete now."),
+    ("Shift + Ins pastes, Cmd+Q quits, Alt+F4 closes.",
+     "Shift plus insert pastes, command plus Q quits, Alt plus F four closes."),
+    ("Press Esc, then PgUp or PgDn.", "Press escape, then page up or page down."),
+    ("Del Rio and the ctrl key", "Del Rio and the control key"),        # "Del" is a key only in a combination
+    ("Wi-Fi and WiFi", "wifi and WiFi"),
+    ("1 tsp of salt, 2 tbsp of oil and 1 gal of water",
+     "one teaspoon of salt, two tablespoons of oil and one gallon of water"),
+])
+def test_key_names_and_kitchen_units(text, expected):
+    """Found by Whisper on new sentences: "Ctrl" was spelled C-T-R-L, "tsp" T-S-P, "Wi-Fi" heard as
+    "with phi"."""
+    assert normalize_english(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
     ("Meet me at 3:30pm.", "Meet me at three thirty pee em."),
     ("Open 5-10 pm", "Open five to ten pee em"),
     ("Born on 12/05/2026.", "Born on December fifth, twenty twenty six."),
