@@ -9,16 +9,15 @@ Cancelled jobs are dropped at every check, also while the ring is full.
 from __future__ import annotations
 
 import sys
-import time
 from collections import deque
 from pathlib import Path
-from typing import Callable
 
 import zmq
 
 from engine.interrupt import RunInterrupter
 from engine.voice_models import FIRST_FLOW_FRAMES, FastSpeech2Acoustic, PiperAcoustic
-from engine.workerlib import ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker
+from engine.workerlib import (ControlChannel, announce_ready, load_voices, log, make_bell_push, ring, start_worker,
+                              wait_for_audio)
 from ipc import messages
 from ipc.ring import KIND_CLAUSE_END, KIND_FRAMES, KIND_JOB_END, Ring, frames_aux
 from models.manifest import Manifest
@@ -36,7 +35,6 @@ RING_WAIT_SECONDS = 3600.0    # back-pressure waits as long as the job lives
 # the first chunk was as quick, but on long texts the vocoder starved it, ran dry and waited
 # (3-paragraph wall ~8 % longer in paired runs against piper-tts).
 AUDIO_HANDOFF_SECONDS = 0.06    # bounded: the vocoder may still be finishing a decode
-HANDOFF_POLL_SECONDS = 0.001
 # With several requests open, later clauses wait while this much is queued for the vocoder (~256
 # Piper frames, ~3 s of audio): more only puts frames in the ring in front of the next request's
 # first clause (8 clients, 3 sentences each: TTFA p50 1.5 s without the limit, 0.4 s with it). A
@@ -72,12 +70,6 @@ def steps_aside(msg: messages.Synthesize, pending: deque, frames_ring: Ring) -> 
             and all(getattr(queued, "job", None) == msg.job for queued in pending))
 
 
-def wait_for_audio(pcm_ring: Ring, written_before: int, cancelled: Callable[[], bool]) -> None:
-    """Sleep until the PCM ring moves (the audio of the frames just written is out), the job is
-    cancelled or the bound passes."""
-    deadline = time.monotonic() + AUDIO_HANDOFF_SECONDS
-    while pcm_ring.write_pos == written_before and time.monotonic() < deadline and not cancelled():
-        time.sleep(HANDOFF_POLL_SECONDS)
 
 
 def main(argv: list[str]) -> int:
@@ -166,7 +158,8 @@ def main(argv: list[str]) -> int:
                             break
                         ring(bell)
                     if step_aside and not aborted:
-                        wait_for_audio(pcm_ring, pcm_written_before, lambda job=msg.job: job_cancelled(job))
+                        wait_for_audio(pcm_ring, pcm_written_before, AUDIO_HANDOFF_SECONDS,
+                                       lambda job=msg.job: job_cancelled(job))
                     total += z.shape[1]
                     if aborted or job_cancelled(msg.job):
                         aborted = True

@@ -3,6 +3,12 @@
 One loop: take the next Phonemize, and for each clause as soon as it is ready send ClauseReady
 (so the acoustic stage can start on clause 1 while we work on clause 2), then PhonemizeDone.
 Cancels are checked between clauses.
+
+After a message's first clause, the rest of its text waits until that clause's first audio is out
+(bounded, and not while other messages wait): the acoustic stage runs the first clause on both cores,
+and normalising and phonemizing the rest of a long text beside it made its first audio later
+(3-paragraph text: first audio ~77 -> ~69 ms p50). The rest is still ready long before the first
+clause has played.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ from pathlib import Path
 
 import zmq
 
-from engine.workerlib import ControlChannel, announce_ready, load_voices, start_worker
+from engine.workerlib import ControlChannel, announce_ready, load_voices, start_worker, wait_for_audio
 from frontends import NothingToSpeak
 from frontends.english import EnglishFrontend
 from frontends.g2p_data import load_g2p
 from frontends.mandarin import MandarinFrontend
 from ipc import messages
+from ipc.ring import Ring
 from models.manifest import Manifest, verify_files
 
 NAME = "frontend"
+FIRST_AUDIO_WAIT_SECONDS = 0.1   # the first audio is normally out ~60 ms after the first clause
 
 
 def make_frontend_loader(config):
@@ -54,6 +62,7 @@ def main(argv: list[str]) -> int:
     context = zmq.Context()
     control = ControlChannel(config, context)
     frontends, failed = load_voices(config, make_frontend_loader(config))
+    pcm_ring = Ring.attach(config.pcm_ring)      # read-only here: only its write position is watched
     announce_ready(control, frontends, failed)
 
     pending: deque = deque()
@@ -68,6 +77,11 @@ def main(argv: list[str]) -> int:
                 sys.exit(0)
             if not isinstance(msg, messages.Cancel):   # cancels are remembered in control.cancelled
                 pending.append(msg)
+
+    def stop_waiting(job: int) -> bool:
+        take_messages()
+        control.tick()
+        return job in cancelled or bool(pending)
 
     while True:
         poller.poll(0 if pending else interval_ms)
@@ -90,8 +104,12 @@ def main(argv: list[str]) -> int:
                 control.tick()
                 if msg.job in cancelled:
                     break
+                pcm_written_before = pcm_ring.write_pos
                 control.send(messages.ClauseReady(job=msg.job, index=count, ids=clause.ids, text=clause.text))
                 count += 1
+                if count == 1:
+                    wait_for_audio(pcm_ring, pcm_written_before, FIRST_AUDIO_WAIT_SECONDS,
+                                   lambda job=msg.job: stop_waiting(job))
         except NothingToSpeak as error:
             control.send(messages.JobFailed(job=msg.job, errno=messages.E_NOTHING_TO_SPEAK, reason=str(error)))
             continue

@@ -24,6 +24,7 @@ from models.manifest import Manifest
 
 PR_SET_PDEATHSIG = 1
 MAX_REMEMBERED_CANCELS = 4096   # cancelled job ids a worker remembers to drop late work
+AUDIO_POLL_SECONDS = 0.001
 
 
 def die_with_parent() -> None:
@@ -151,3 +152,11 @@ def drain(bell: zmq.Socket) -> None:
             bell.recv(zmq.NOBLOCK)
         except zmq.Again:
             return
+
+
+def wait_for_audio(pcm_ring, written_before: int, seconds: float, stop_waiting: Callable[[], bool]) -> None:
+    """Sleep until the PCM ring moves past written_before (audio is out), stop_waiting() says so or
+    `seconds` pass: a stage steps aside so the first audio of a message has both cores."""
+    deadline = time.monotonic() + seconds
+    while pcm_ring.write_pos == written_before and time.monotonic() < deadline and not stop_waiting():
+        time.sleep(AUDIO_POLL_SECONDS)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.worker_acoustic import BACKLOG_LIMIT_BYTES, next_message, steps_aside
+from engine.workerlib import wait_for_audio
 from ipc import messages
 from ipc.ring import KIND_FRAMES, Ring
 
@@ -65,3 +66,21 @@ def test_a_first_clause_steps_aside_for_the_first_decode_unless_others_wait(fram
     assert not steps_aside(first, deque([synthesize(2, 0)]), frames_ring)   # another request waits
     fill(frames_ring, 1)
     assert not steps_aside(first, own_later, frames_ring)      # the vocoder has work already
+
+
+def test_a_stage_stepping_aside_stops_waiting_when_audio_is_out_or_it_is_told(frames_ring):
+    """wait_for_audio (acoustic stage after each first-clause piece, front-end after a first clause)
+    returns once the watched ring moves or stop_waiting() says so, long before its bound."""
+    import threading
+
+    bound = 600.0    # a wait that ignored either signal would hang the test run
+    before = frames_ring.write_pos
+    writer = threading.Timer(0.05, lambda: fill(frames_ring, 1))
+    writer.start()
+    wait_for_audio(frames_ring, before, bound, lambda: False)
+    writer.join()
+    assert frames_ring.write_pos != before
+
+    calls = []
+    wait_for_audio(frames_ring, frames_ring.write_pos, bound, lambda: calls.append(1) or len(calls) >= 3)
+    assert len(calls) == 3
