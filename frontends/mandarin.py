@@ -69,6 +69,9 @@ STRUCTURAL_PARTICLES = frozenset("的地得")   # 我们的, 慢慢地: the modi
 LEANS_ON_PREVIOUS = frozenset("了着过们的地得吗呢吧啊完见住掉懂")   # particles, result complements
 COMPLEMENTS = ("一下", "起来", "下来", "下去", "出来", "出去", "进来", "回来", "过来", "上来")
 SENTENCE_MARKS = frozenset("。！？!?.…\n")
+# Where the raw text may be cut before normalising: full-width stops and line ends never sit inside
+# a number, date, time or address the normaliser reads (ASCII "." and "?" can: 3.5, a.com/?q=1).
+FULL_STOP_END = re.compile(r"(?<=[。！？\n])")
 CLAUSE_MARKS = frozenset("，、,;；:：—")
 # A long clause is preferably cut after one of these (particles, conjunctions, prepositions).
 BREAK_AFTER = frozenset("的了着过地得和与及或但而并在把被就都也还又从向对给是")
@@ -207,14 +210,18 @@ class MandarinFrontend:
         first_clause_words: if set, cut a long first clause after about that many syllables, at a
         word boundary (after a particle if one is near), so the first audio comes quickly.
         """
-        normalized = normalize_mandarin(text)
-        if not self._has_speakable(normalized):
+        # A Han character with a reading or a Latin letter stays speakable after normalisation; only
+        # text without one needs the whole text normalised (~2.3 ms per 1000 characters) to know.
+        if not self._has_speakable(text) and not self._has_speakable(normalize_mandarin(text)):
             raise NothingToSpeak(f"no speakable Mandarin in the text {text[:40]!r}")
-        return self._generate(normalized, first_clause_words)
+        return self._generate(text, first_clause_words)
 
-    def _generate(self, normalized: str, first_clause_words: int | None) -> Iterator[Clause]:
+    def _generate(self, text: str, first_clause_words: int | None) -> Iterator[Clause]:
+        """Normalise the text one full stop at a time, so the first clause never waits for the rest."""
         first = True
-        for sentence in split_sentences(normalized):
+        sentences = (sentence for piece in FULL_STOP_END.split(text) if piece
+                     for sentence in split_sentences(normalize_mandarin(piece)))
+        for sentence in sentences:
             clause_texts = []
             for clause in sentence:
                 clause_texts.extend(self._split_long(clause, self.max_clause_chars))

@@ -407,3 +407,23 @@ def test_any_text_gives_valid_ids_or_nothing_to_speak(text):
         assert clause.phonemes.startswith("sil ") and clause.phonemes.endswith(" sil")
         assert set(clause.ids) <= valid and clause.ids[-1] == SYMBOL_TO_ID["eos"]
         assert syllable_count(clause.phonemes) <= 40
+
+
+def test_a_long_text_is_normalised_one_full_stop_at_a_time(frontend, monkeypatch):
+    """The first clause must not wait for the normalisation of the whole text (it grows with length)."""
+    import frontends.mandarin as mandarin
+
+    seen = []
+    real = mandarin.normalize_mandarin
+    monkeypatch.setattr(mandarin, "normalize_mandarin", lambda text: seen.append(text) or real(text))
+    text = "价格是3.5元。" + "今天天气很好，我们去公园散步吧！" * 50 + "时间是12:30？"
+    clauses = frontend.clauses(text, first_clause_words=6)
+    first = next(clauses)
+    assert first.text == "价格是三点五元。" and seen == ["价格是3.5元。"]
+    rest = list(clauses)
+    assert len(seen) == 52 and rest[-1].text == "时间是十二点三十分？"
+
+
+@pytest.mark.parametrize("text", ["１２３", "3.5", "ＡＢＣ"])
+def test_text_speakable_only_after_normalisation_is_spoken(frontend, text):
+    assert list(frontend.clauses(text))
