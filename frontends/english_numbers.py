@@ -99,6 +99,13 @@ ABBREVIATIONS = {
     "apt.": "apartment",
     "ave.": "avenue",
     "blvd.": "boulevard",
+    "blvd": "boulevard",
+    "hwy.": "highway",
+    "hwy": "highway",
+    "fwy.": "freeway",
+    "fwy": "freeway",
+    "pkwy.": "parkway",
+    "pkwy": "parkway",
     "rd.": "road",
     "ext.": "extension",
     "fig.": "figure",
@@ -109,6 +116,7 @@ ABBREVIATIONS = {
     "inc.": "incorporated",
     "ltd.": "limited",
     "corp.": "corporation",
+    "co.": "company",
     "govt.": "government",
     "avg.": "average",
     "misc.": "miscellaneous",
@@ -199,6 +207,24 @@ WEEKDAYS = {"Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednes
 WEEKDAY = "(" + "|".join(WEEKDAYS) + ")"
 # "Mon-Fri", "Sat – Sun": a range of abbreviated weekdays (alone, "Sat" and "Sun" are words).
 WEEKDAY_RANGE_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.?\s?[-–]\s?" + WEEKDAY + r"(?!\w)")
+# "Sun., Dec. 7": a capitalised weekday abbreviation with its period before a comma (alone, "Sun."
+# ends many sentences, and the sentence splitter has cut there before these rules run).
+WEEKDAY_ABBREVIATION_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.(?=,)")
+# An abbreviation's period before a clause mark, once the abbreviation is read ("Co.,").
+PERIOD_BEFORE_CLAUSE_MARK = re.compile(r"(?<=[^\W\d_])\.(?=[,;:])")
+# "report.pdf", "setup.exe": a file name with a common extension, the extension as people say it.
+FILE_EXTENSIONS = {
+    "pdf": "P D F", "txt": "text", "doc": "doc", "docx": "doc X", "xls": "X L S", "xlsx": "X L S X",
+    "csv": "C S V", "ppt": "P P T", "pptx": "P P T X", "odt": "O D T", "ods": "O D S", "rtf": "R T F",
+    "jpg": "J peg", "jpeg": "J peg", "png": "P N G", "gif": "gif", "svg": "S V G", "webp": "web P",
+    "mp3": "M P three", "mp4": "M P four", "wav": "wave", "ogg": "ogg", "flac": "flac", "mov": "mov",
+    "zip": "zip", "tar": "tar", "gz": "G Z", "iso": "I S O", "exe": "E X E", "deb": "deb", "rpm": "R P M",
+    "html": "H T M L", "css": "C S S", "js": "J S", "json": "jason", "xml": "X M L", "py": "P Y",
+    "sh": "S H", "md": "M D", "log": "log", "ini": "I N I", "cfg": "config", "conf": "conf",
+    "yaml": "yaml", "yml": "Y M L", "toml": "toml", "epub": "E pub", "apk": "A P K", "dll": "D L L",
+}
+FILE_NAME_PATTERN = re.compile(r"(?<![\w.@/])([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\.(" + "|".join(FILE_EXTENSIONS)
+                               + r")\b(?![.@/-]\w)", re.IGNORECASE)
 YEAR_RANGE_PATTERN = re.compile(r"\b(1[1-9]\d\d|20\d\d)\s?-\s?(1[1-9]\d\d|20\d\d)\b")
 # A hyphen inside a word: g2p_en reads "well-known" as one unknown word.
 WORD_HYPHEN_PATTERN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
@@ -496,7 +522,9 @@ def _url(match: re.Match) -> str:
         domain = "w w w." + domain[4:]
     words = _dotted_words(domain)
     for part in path.split("/")[1:]:
-        words += " slash " + re.sub(r"[^A-Za-z0-9]+", " ", part)
+        file_name = FILE_NAME_PATTERN.fullmatch(part)
+        words += " slash " + (f"{_dotted_words(file_name.group(1))} dot {FILE_EXTENSIONS[file_name.group(2).lower()]}"
+                              if file_name else re.sub(r"[^A-Za-z0-9]+", " ", part))
     return f" {words}{trailing} "
 
 
@@ -570,6 +598,7 @@ def normalize_english(text: str) -> str:
     # Written forms with dashes and slashes of their own go before the number rules.
     text = EMAIL_PATTERN.sub(_email, text)
     text = URL_PATTERN.sub(_url, text)
+    text = FILE_NAME_PATTERN.sub(lambda m: f" {_dotted_words(m.group(1))} dot {FILE_EXTENSIONS[m.group(2).lower()]} ", text)
     text = INTERNATIONAL_PHONE_PATTERN.sub(_international_phone, text)
     text = PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
     text = LOCAL_PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
@@ -579,6 +608,7 @@ def normalize_english(text: str) -> str:
     text = RATING_DECIMAL_PATTERN.sub(lambda m: f" {m.group(1)} out of {number_to_words(int(m.group(2)))} ", text)
     text = FEET_INCHES_PATTERN.sub(lambda m: f" {m.group(1)} foot {m.group(2)} ", text)
     text = WEEKDAY_RANGE_PATTERN.sub(lambda m: f"{WEEKDAYS[m.group(1)]} to {WEEKDAYS[m.group(2)]}", text)
+    text = WEEKDAY_ABBREVIATION_PATTERN.sub(lambda m: WEEKDAYS[m.group(1)], text)
     text = CODE_DIGITS_PATTERN.sub(lambda m: " " + digits_to_words(m.group(1)) + " ", text)
     text = FRACTION_PATTERN.sub(_fraction, text)
     text = MONTH_ABBREVIATION_PATTERN.sub(lambda m: MONTH_ABBREVIATIONS[m.group(1)], text)
@@ -622,6 +652,7 @@ def normalize_english(text: str) -> str:
         text = text.replace(symbol, words)
     for symbol in SILENT_SYMBOLS:
         text = text.replace(symbol, " ")
+    text = PERIOD_BEFORE_CLAUSE_MARK.sub("", text)
     text = SPACE_BEFORE_MARK.sub(r"\1", WHITESPACE_RUN.sub(" ", text))
     text = STRAY_HYPHEN_PATTERN.sub(" ", text)
     text = WHITESPACE_RUN.sub(" ", text).strip(" -")  # a dash at either end breaks nothing

@@ -81,6 +81,12 @@ LETTER_NAMES = {
 }
 # All-capitals words the dictionary has as another word: "ID" is not "id".
 SPELLED_CAPITALS = frozenset({"ID", "IDs"})
+# CMUdict entries that listeners (and Whisper) misheard: "email" stressed on its second syllable
+# ("by email" was heard as "by mail" in 2 of 2 takes); Americans say EE-mail.
+PRONUNCIATION_FIXES = {
+    "email": ("IY1", "M", "EY2", "L"), "emails": ("IY1", "M", "EY2", "L", "Z"),
+    "emailed": ("IY1", "M", "EY2", "L", "D"), "emailing": ("IY1", "M", "EY2", "L", "IH0", "NG"),
+}
 VOWEL_LETTERS = re.compile("[aeiouy]")
 PAST_TIME_WORDS = frozenset({"yesterday", "ago", "last", "earlier", "previously", "once"})
 
@@ -330,6 +336,8 @@ class CorrectedG2p:
         if word in homographs:
             pron1, pron2, pos1 = homographs[word]
             return list(pron1 if tag.startswith(pos1) else pron2)
+        if word in PRONUNCIATION_FIXES:
+            return list(PRONUNCIATION_FIXES[word])
         if word in self.inner.cmu:
             return list(self.inner.cmu[word][0])
         return list(self.inner.predict(word))

@@ -105,7 +105,10 @@ CLAUSE_MARK_RUN = re.compile(r"([,;:])[,;:]+")
 # A clause mark directly followed by a sentence mark: the sentence mark wins.
 CLAUSE_THEN_SENTENCE = re.compile(r"[,;:]+\s*([.!?])")
 # ...and a sentence mark followed by clause marks ("?:") keeps only itself.
-SENTENCE_THEN_CLAUSE = re.compile(r"([.!?])[,;:]+")
+# A period right after a word and before a clause mark is an abbreviation's ("Elm Ave., Springfield",
+# "Sun., Dec. 7", "Widgets Co.,"): it stays, so the sentence does not end there; the English rules read
+# the abbreviation and drop the period.
+SENTENCE_THEN_CLAUSE = re.compile(r"((?<![^\W\d_])\.|[!?])[,;:]+")
 SPACE_BEFORE_MARK = re.compile(r"\s+([,;:.!?])")
 # "a ,b" -> "a, b"; not between digits ("1,234", "7:45").
 MISSING_SPACE_AFTER_MARK = re.compile(r"([,;:])(?=[^\W\d_])")

@@ -555,3 +555,25 @@ def test_first_clause_latency(frontend):
     start = time.perf_counter()
     next(iter(frontend.clauses("The meeting has been moved to next Thursday afternoon, I think.")))
     assert time.perf_counter() - start < 0.1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Open report.pdf and check the summary.", "Open report dot P D F and check the summary."),
+    ("Run setup.exe, then edit config.yaml.", "Run setup dot E X E, then edit config dot yaml."),
+    ("Get example.com/files/report.pdf now.", "Get example dot com slash files slash report dot P D F now."),
+    ("Turn onto Hwy 101, then the Pkwy.", "Turn onto highway one hundred one, then the parkway."),
+    ("Acme Co., Widgets Ltd., and others.", "Acme company, Widgets limited, and others."),
+    ("The sale ends Sun., Dec. 7.", "The sale ends Sunday, December seventh."),
+    ("Open Tue., Wed. and Fri.", "Open Tuesday, Wed. and Fri."),
+    ("We sat in the Sun.", "We sat in the Sun."),
+])
+def test_file_names_roads_and_abbreviations_before_a_comma(frontend, text, expected):
+    """Found by Whisper on new sentences: "report.pdf" was read "reportft", "Hwy" as "high", and an
+    abbreviation's period before a comma ended the sentence there ("Sun., Dec. 7": a full stop after Sun)."""
+    assert " ".join(clause.text for clause in frontend.clauses(text)) == expected
+
+
+def test_email_is_stressed_on_its_first_syllable(frontend):
+    """CMUdict stresses e-MAIL; "by email" was heard as "by mail"."""
+    phonemes = next(iter(frontend.clauses("Send it by email."))).phonemes
+    assert "ˈiːmeɪl" in phonemes
