@@ -47,12 +47,18 @@ def nchwc_decoder(model_bytes: bytes) -> bytes | None:
 
 
 def is_plain_conv_decoder(graph, weights) -> bool:
-    """Only ops this rewrite knows, one input and output, and each convolution with its own 3-D weight."""
+    """Only ops this rewrite knows, one input and output, each convolution with its own 3-D weight, only
+    scalar constants in element-wise ops (a [C, 1] one would broadcast wrongly in 4-D) and an Unsqueeze
+    only at the output."""
     if {node.op_type for node in graph.node} - KNOWN_OPS or len(graph.input) != 1 or len(graph.output) != 1:
         return False
     layer_weights = [node.input[1] for node in graph.node if node.op_type in ("Conv", "ConvTranspose")]
+    elementwise_constants = [name for node in graph.node if node.op_type in ("Add", "Div")
+                             for name in node.input if name in weights]
     return (len(set(layer_weights)) == len(layer_weights)
-            and all(name in weights and len(weights[name].dims) == 3 for name in layer_weights))
+            and all(name in weights and len(weights[name].dims) == 3 for name in layer_weights)
+            and all(numpy_helper.to_array(weights[name]).size == 1 for name in elementwise_constants)
+            and all(node.output[0] == graph.output[0].name for node in graph.node if node.op_type == "Unsqueeze"))
 
 
 def fold_divisions(graph, weights) -> None:

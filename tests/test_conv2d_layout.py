@@ -47,11 +47,15 @@ def test_the_rewritten_decoder_runs_in_nchwc_without_layout_changes_inside_stage
     assert len(reorders) <= 8, len(reorders)
 
 
-def conv_graph(extra_op: str | None = None, shared_weight: bool = False) -> bytes:
+def conv_graph(extra_op: str | None = None, shared_weight: bool = False, channel_bias: bool = False) -> bytes:
     weight = numpy_helper.from_array(np.ones((4, 4, 3), np.float32), "w")
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1]),
              helper.make_node("Conv", ["y", "w" if shared_weight else "w2"], ["z"], pads=[1, 1])]
     initializers = [weight, numpy_helper.from_array(np.ones((4, 4, 3), np.float32), "w2")]
+    if channel_bias:     # a [C, 1] constant broadcasts along time in 3-D, along the wrong axis in 4-D
+        initializers.append(numpy_helper.from_array(np.ones((4, 1), np.float32), "bias"))
+        nodes.insert(1, helper.make_node("Add", ["y", "bias"], ["y_biased"]))
+        nodes[2].input[0] = "y_biased"
     if extra_op == "Pad":
         initializers.append(numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 1], np.int64), "pads"))
         nodes.append(helper.make_node("Pad", ["z", "pads"], ["out"]))
@@ -66,6 +70,7 @@ def test_a_graph_the_rewrite_does_not_know_is_left_alone():
     assert nchwc_decoder(conv_graph()) is not None
     assert nchwc_decoder(conv_graph(extra_op="Pad")) is None
     assert nchwc_decoder(conv_graph(shared_weight=True)) is None
+    assert nchwc_decoder(conv_graph(channel_bias=True)) is None
 
 
 def test_a_small_graph_with_a_squeezed_output_gives_the_same_values():
