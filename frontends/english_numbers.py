@@ -210,6 +210,17 @@ WEEKDAY_RANGE_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.?\s?[-–]\s?" + WEEKDA
 # "Sun., Dec. 7": a capitalised weekday abbreviation with its period before a comma (alone, "Sun."
 # ends many sentences, and the sentence splitter has cut there before these rules run).
 WEEKDAY_ABBREVIATION_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.(?=,)")
+# Screen-reader strings found misread by Whisper: "5G" was "five grams", "C#" "C", "iOS" "ee-ose",
+# "w/o" "double-u oh", "911" "nine hundred eleven", "00:05:23" "zero oh five: twenty three".
+NETWORK_GENERATION_PATTERN = re.compile(r"(?<![\w.])([2-6])G\b")
+SHARP_PATTERN = re.compile(r"\b([A-G])#(?!\w)")
+SYSTEM_NAMES = {"iOS": "eye O S", "iPadOS": "eye pad O S", "macOS": "mac O S", "watchOS": "watch O S",
+                "tvOS": "T V O S", "iPhone": "eye phone", "iPad": "eye pad", "iPod": "eye pod", "iCloud": "eye cloud"}
+SYSTEM_NAME_PATTERN = re.compile(r"(?<![\w-])(" + "|".join(SYSTEM_NAMES) + r")(?=s?(?![\w-]))")
+WITH_PATTERN = re.compile(r"(?<![\w/])[Ww]/(o\b)?(?=\s|$)")
+SERVICE_NUMBER_PATTERN = re.compile(r"(?<![\w.,$£€¥-])([49]11)(?![\w,-]|[.:]\d)")
+DURATION_PATTERN = re.compile(r"(?<![\d:])(\d{1,2}):([0-5]\d):([0-5]\d)(?![\d:])")
+NEGATIVE_MONEY_PATTERN = re.compile(r"(?<![\w])-(?=[$£€¥]\d)")
 # An abbreviation's period before a clause mark, once the abbreviation is read ("Co.,").
 PERIOD_BEFORE_CLAUSE_MARK = re.compile(r"(?<=[^\W\d_])\.(?=[,;:])")
 # "report.pdf", "setup.exe": a file name with a common extension, the extension as people say it.
@@ -408,6 +419,13 @@ def _am_pm(letter: str | None) -> str:
     return " ay em" if letter.lower() == "a" else " pee em"
 
 
+def _duration(match: re.Match) -> str:
+    """A player's "00:05:23" or "1:10:00": hours, minutes and seconds, the zero ones left out."""
+    parts = [(int(match.group(index)), name) for index, name in ((1, "hour"), (2, "minute"), (3, "second"))]
+    words = [f"{number_to_words(value)} {name}{'' if value == 1 else 's'}" for value, name in parts if value]
+    return " " + (" ".join(words) if words else "zero seconds") + " "
+
+
 def _time(match: re.Match) -> str:
     hours, minutes, letter = int(match.group(1)), int(match.group(2)), match.group(3)
     if hours > 24 or minutes > 59:
@@ -598,6 +616,13 @@ def normalize_english(text: str) -> str:
     # Written forms with dashes and slashes of their own go before the number rules.
     text = EMAIL_PATTERN.sub(_email, text)
     text = URL_PATTERN.sub(_url, text)
+    text = SYSTEM_NAME_PATTERN.sub(lambda m: SYSTEM_NAMES[m.group(1)], text)
+    text = WITH_PATTERN.sub(lambda m: "without" if m.group(1) else "with", text)
+    text = DURATION_PATTERN.sub(_duration, text)
+    text = SERVICE_NUMBER_PATTERN.sub(lambda m: " " + digits_to_words(m.group(1)) + " ", text)
+    text = NETWORK_GENERATION_PATTERN.sub(lambda m: f"{ONES[int(m.group(1))]} G", text)
+    text = SHARP_PATTERN.sub(lambda m: f"{m.group(1)} sharp", text)
+    text = NEGATIVE_MONEY_PATTERN.sub("minus ", text)
     text = FILE_NAME_PATTERN.sub(lambda m: f" {_dotted_words(m.group(1))} dot {FILE_EXTENSIONS[m.group(2).lower()]} ", text)
     text = INTERNATIONAL_PHONE_PATTERN.sub(_international_phone, text)
     text = PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)

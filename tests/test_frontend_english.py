@@ -577,3 +577,21 @@ def test_email_is_stressed_on_its_first_syllable(frontend):
     """CMUdict stresses e-MAIL; "by email" was heard as "by mail"."""
     phonemes = next(iter(frontend.clauses("Send it by email."))).phonemes
     assert "ˈiːmeɪl" in phonemes
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Our phones use 5G, not 4G.", "Our phones use five G, not four G."),
+    ("Weigh 5 g of salt.", "Weigh five grams of salt."),
+    ("She codes in C# and plays F# minor.", "She codes in C sharp and plays F sharp minor."),
+    ("It runs on iOS 17, macOS and iPhones.", "It runs on eye O S seventeen, mac O S and eye phones."),
+    ("Coffee w/ milk, tea w/o sugar.", "Coffee with milk, tea without sugar."),
+    ("Dial 911 or 411.", "Dial nine one one or four one one."),
+    ("Room 911B costs $911.", "Room nine hundred eleven B costs nine hundred eleven dollars."),
+    ("Playing 00:05:23 of 01:10:00.", "Playing five minutes twenty three seconds of one hour ten minutes."),
+    ("Your balance is -$42.50.", "Your balance is minus forty two dollars and fifty cents."),
+])
+def test_screen_reader_strings(text, expected):
+    """Found by Whisper on 40 new screen-reader and app strings: "5G" was read "five grams", "C#"
+    "C", "iOS" as one word, "w/o" "double-u oh", "911" "nine hundred eleven", a player's time as a
+    clock time, and the minus of "-$42.50" was lost."""
+    assert normalize_english(text) == expected
