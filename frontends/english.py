@@ -331,7 +331,8 @@ def _starts_with_vowel(word: _Word | None) -> bool:
 def word_to_ipa(word: _Word, following: _Word | None, is_last: bool) -> str:
     """IPA for one word, using its weak form when it is an unstressed function word."""
     before_vowel = _starts_with_vowel(following)
-    if word.text in WEAK_FORMS and not (is_last and word.text in STRESSED_AT_CLAUSE_END):
+    spelled_letter = word.text == "a" and word.arpabet == ["EY1"]    # "Plan A", "Q and A" (g2p_data.is_letter_a)
+    if word.text in WEAK_FORMS and not spelled_letter and not (is_last and word.text in STRESSED_AT_CLAUSE_END):
         weak_before_consonant, weak_before_vowel = WEAK_FORMS[word.text]
         ipa = weak_before_vowel if before_vowel else weak_before_consonant
     else:

@@ -301,7 +301,7 @@ class CorrectedG2p:
         lowered = [word.lower() for word in words]
         phones: list[str] = []
         for index, (word, (_, tag)) in enumerate(zip(words, tagged)):
-            spelled = self.spelled(word)
+            spelled = self.spelled(word) if word != "A" or not is_letter_a(words, index) else ["EY1"]
             phones.extend(spelled if spelled is not None else self.word_phones(lowered, index, tag))
             phones.append(" ")
         return phones[:-1]
@@ -341,6 +341,21 @@ class CorrectedG2p:
         if word in self.inner.cmu:
             return list(self.inner.cmu[word][0])
         return list(self.inner.predict(word))
+
+
+def is_letter_a(words: list[str], index: int) -> bool:
+    """A capital "A" is the letter, not the article, before punctuation or the end ("Plan A.", "vitamin
+    A"), in "Q and A", or before "and"/"or" and another single capital ("A or B", "vitamin A and C")."""
+    following = words[index + 1:index + 3]
+    if not following or not following[0][:1].isalpha():
+        return True
+    if following[0] in ("and", "or") and len(following) > 1 and is_single_capital(following[1]):
+        return True
+    return index >= 2 and words[index - 1] in ("and", "or") and is_single_capital(words[index - 2])
+
+
+def is_single_capital(word: str) -> bool:
+    return len(word) == 1 and word.isupper()
 
 
 def _read_reading(words: list[str], index: int, tag: str) -> list[str]:

@@ -595,3 +595,17 @@ def test_screen_reader_strings(text, expected):
     "C", "iOS" as one word, "w/o" "double-u oh", "911" "nine hundred eleven", a player's time as a
     clock time, and the minus of "-$42.50" was lost."""
     assert normalize_english(text) == expected
+
+
+@pytest.mark.parametrize("text, letters, articles", [
+    ("Join the Q&A session.", 1, 0),
+    ("Is it A?", 1, 0),
+    ("Choose A, B or C.", 1, 0),
+    ("A dog saw A or B.", 1, 1),
+    ("A man and A woman.", 0, 2),
+    ("I ate a pear.", 0, 1),
+])
+def test_a_capital_a_that_is_a_letter_is_said_as_the_letter(frontend, text, letters, articles):
+    """"Q&A" was heard as "cue in the": its A was read as the article."""
+    words = " ".join(clause.phonemes for clause in frontend.clauses(text)).replace(",", " ").replace(".", " ").replace("?", " ").split()
+    assert words.count("ˈeɪ") == letters and words.count("ɐ") == articles
