@@ -154,9 +154,10 @@ def drain(bell: zmq.Socket) -> None:
             return
 
 
-def wait_for_audio(pcm_ring, written_before: int, seconds: float, stop_waiting: Callable[[], bool]) -> None:
+def wait_for_audio(pcm_ring, written_before: int, seconds: float, stop_waiting: Callable[[], bool],
+                   poll_seconds: float = AUDIO_POLL_SECONDS) -> None:
     """Sleep until the PCM ring moves past written_before (audio is out), stop_waiting() says so or
     `seconds` pass: a stage steps aside so the first audio of a message has both cores."""
     deadline = time.monotonic() + seconds
     while pcm_ring.write_pos == written_before and time.monotonic() < deadline and not stop_waiting():
-        time.sleep(AUDIO_POLL_SECONDS)
+        time.sleep(poll_seconds)
