@@ -41,7 +41,8 @@ def nchwc_decoder(model_bytes: bytes) -> bytes | None:
     for node in graph.node:
         node.input[:] = [wide if name == input_name else name for name in node.input]
     graph.node.insert(0, helper.make_node("Unsqueeze", [input_name, INPUT_AXIS], [wide], name="input_to_2d"))
-    squeeze_output(graph)
+    squeeze_output(graph, weights)
+    drop_unused_initializers(graph)
     del graph.value_info[:]
     return model.SerializeToString()
 
@@ -65,9 +66,9 @@ def fold_divisions(graph, weights) -> None:
     """x / k -> LeakyRelu -> Conv(W) equals LeakyRelu(x) -> Conv(W / k) for k > 0."""
     consumers = consumers_of(graph)
     for node in list(graph.node):
-        if node.op_type != "Div" or node.input[1] not in weights or numpy_helper.to_array(weights[node.input[1]]).size != 1:
+        if node.op_type != "Div" or node.input[1] not in weights:
             continue
-        divisor = float(numpy_helper.to_array(weights[node.input[1]]).reshape(()))
+        divisor = float(numpy_helper.to_array(weights[node.input[1]]).reshape(()))   # scalar: is_plain_conv_decoder
         after = consumers.get(node.output[0], [])
         if divisor <= 0 or len(after) != 1 or after[0].op_type != "LeakyRelu":
             continue
@@ -141,11 +142,12 @@ def group_of(node) -> int:
     return next((helper.get_attribute_value(a) for a in node.attribute if a.name == "group"), 1)
 
 
-def squeeze_output(graph) -> None:
+def squeeze_output(graph, weights) -> None:
     """The output gains an axis of 1 at 2; an Unsqueeze that made the original 4-D becomes Identity."""
     name = graph.output[0].name
     last = next(node for node in graph.node if name in node.output)
-    if last.op_type == "Unsqueeze" and unsqueezes_one_axis(graph, last):
+    axes = weights.get(last.input[1]) if last.op_type == "Unsqueeze" and len(last.input) > 1 else None
+    if axes is not None and numpy_helper.to_array(axes).size == 1:
         last.op_type = "Identity"
         del last.input[1:]
         return
@@ -154,9 +156,12 @@ def squeeze_output(graph) -> None:
     graph.node.append(helper.make_node("Squeeze", [name + "_2d", INPUT_AXIS + "_out"], [name], name="output_to_1d"))
 
 
-def unsqueezes_one_axis(graph, node) -> bool:
-    axes = next((tensor for tensor in graph.initializer if tensor.name == node.input[1]), None) if len(node.input) > 1 else None
-    return axes is not None and numpy_helper.to_array(axes).size == 1
+def drop_unused_initializers(graph) -> None:
+    """The folded divisor and the output's Unsqueeze axes: onnxruntime warns about each unused one."""
+    used = {name for node in graph.node for name in node.input}
+    unused = [tensor for tensor in graph.initializer if tensor.name not in used]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
 
 
 def consumers_of(graph) -> dict:

@@ -70,8 +70,6 @@ def steps_aside(msg: messages.Synthesize, pending: deque, frames_ring: Ring) -> 
             and all(getattr(queued, "job", None) == msg.job for queued in pending))
 
 
-
-
 def main(argv: list[str]) -> int:
     config = start_worker(argv)
     context = zmq.Context()

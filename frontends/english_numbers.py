@@ -419,6 +419,11 @@ def _am_pm(letter: str | None) -> str:
     return " ay em" if letter.lower() == "a" else " pee em"
 
 
+def _file_name(match: re.Match) -> str:
+    """"report.pdf" -> "report dot P D F"."""
+    return f" {_dotted_words(match.group(1))} dot {FILE_EXTENSIONS[match.group(2).lower()]} "
+
+
 def _duration(match: re.Match) -> str:
     """A player's "00:05:23" or "1:10:00": hours, minutes and seconds, the zero ones left out."""
     parts = [(int(match.group(index)), name) for index, name in ((1, "hour"), (2, "minute"), (3, "second"))]
@@ -541,8 +546,7 @@ def _url(match: re.Match) -> str:
     words = _dotted_words(domain)
     for part in path.split("/")[1:]:
         file_name = FILE_NAME_PATTERN.fullmatch(part)
-        words += " slash " + (f"{_dotted_words(file_name.group(1))} dot {FILE_EXTENSIONS[file_name.group(2).lower()]}"
-                              if file_name else re.sub(r"[^A-Za-z0-9]+", " ", part))
+        words += " slash " + (_file_name(file_name).strip() if file_name else re.sub(r"[^A-Za-z0-9]+", " ", part))
     return f" {words}{trailing} "
 
 
@@ -623,7 +627,7 @@ def normalize_english(text: str) -> str:
     text = NETWORK_GENERATION_PATTERN.sub(lambda m: f"{ONES[int(m.group(1))]} G", text)
     text = SHARP_PATTERN.sub(lambda m: f"{m.group(1)} sharp", text)
     text = NEGATIVE_MONEY_PATTERN.sub("minus ", text)
-    text = FILE_NAME_PATTERN.sub(lambda m: f" {_dotted_words(m.group(1))} dot {FILE_EXTENSIONS[m.group(2).lower()]} ", text)
+    text = FILE_NAME_PATTERN.sub(_file_name, text)
     text = INTERNATIONAL_PHONE_PATTERN.sub(_international_phone, text)
     text = PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
     text = LOCAL_PHONE_PATTERN.sub(lambda m: _digit_groups(*m.groups()), text)
