@@ -243,7 +243,9 @@ def test_break_is_silence(module):
     with_break = speak(module, "SPEAK", '<speak>Yes.<break time="1s"/></speak>')
     check_message(with_break)
     silent = [e for e in with_break if e.code == "705" and not any(e.pcm)]
-    assert sum(len(e.pcm) // 2 for e in silent) == 22050
+    # The 1 s break, plus at most the few trailing speech samples that can round to zero in a block
+    # of their own (a CI run saw 22054).
+    assert 22050 <= sum(len(e.pcm) // 2 for e in silent) < 22050 + 100
     assert audio_samples(with_break) > plain
 
 
