@@ -95,6 +95,19 @@ def test_status_json_shape(shared_daemon):
     assert "queue" in status
 
 
+def test_model_workers_keep_their_weights_in_huge_pages(shared_daemon):
+    """The supervisor starts workers with glibc's malloc in transparent huge pages (WORKER_GLIBC_TUNABLE)."""
+    mode = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not mode.exists() or "[never]" in mode.read_text():
+        pytest.skip("transparent huge pages are off on this machine")
+    status = json.loads(shared_daemon.ttsd("status").stdout)
+    for worker in status["workers"]:
+        if worker["name"] in ("acoustic", "vocoder"):
+            rollup = Path(f"/proc/{worker['pid']}/smaps_rollup").read_text()
+            huge_kib = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages:")))
+            assert huge_kib >= 32 * 1024, f"{worker['name']}: only {huge_kib} KiB in huge pages"
+
+
 @pytest.mark.parametrize("text,errno,words", [
     ("", messages.E_NOTHING_TO_SPEAK, "empty"),
     ("   \n\t ", messages.E_NOTHING_TO_SPEAK, "empty"),
