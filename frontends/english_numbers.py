@@ -207,9 +207,6 @@ WEEKDAYS = {"Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednes
 WEEKDAY = "(" + "|".join(WEEKDAYS) + ")"
 # "Mon-Fri", "Sat – Sun": a range of abbreviated weekdays (alone, "Sat" and "Sun" are words).
 WEEKDAY_RANGE_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.?\s?[-–]\s?" + WEEKDAY + r"(?!\w)")
-# "Sun., Dec. 7": a capitalised weekday abbreviation with its period before a comma (alone, "Sun."
-# ends many sentences, and the sentence splitter has cut there before these rules run).
-WEEKDAY_ABBREVIATION_PATTERN = re.compile(r"\b" + WEEKDAY + r"\.(?=,)")
 # Screen-reader strings found misread by Whisper: "5G" was "five grams", "C#" "C", "iOS" "ee-ose",
 # "w/o" "double-u oh", "911" "nine hundred eleven", "00:05:23" "zero oh five: twenty three".
 NETWORK_GENERATION_PATTERN = re.compile(r"(?<![\w.])([2-6])G\b")
@@ -265,6 +262,13 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 MONTH_ABBREVIATIONS = {"Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June",
                        "Jul": "July", "Aug": "August", "Sep": "September", "Sept": "September",
                        "Oct": "October", "Nov": "November", "Dec": "December"}
+# "Sun., Dec. 7", "Tue. March 3", "Sat 9 am", "Wed. at noon", "See you Fri.": a capitalised weekday
+# abbreviation before a comma, a date, a time or a lower-case word, or with its period at the end
+# ("Sat" and "Sun" only before a comma, a date or a time: alone they are words).
+WEEKDAY_ABBREVIATION_PATTERN = re.compile(
+    r"\b" + WEEKDAY + r"\.?(?=,|\s+(?:" + "|".join([*MONTHS, *MONTH_ABBREVIATIONS]) + r")\b|\s+\d)"
+    r"|\b(Mon|Tues?|Wed|Thu|Thurs?|Fri)\.(?=\s+[a-z]|\s*$)"
+)
 # "Dec. 5", "Jan 12": an abbreviated month only before a day number (else "Mar" and "Dec" are names).
 MONTH_ABBREVIATION_PATTERN = re.compile(r"\b(" + "|".join(MONTH_ABBREVIATIONS) + r")\.?(?=\s\d{1,2}(?![\d:]))")
 # "December 5" is read "December fifth", as Americans say it; "5th" is already an ordinal.
@@ -563,6 +567,12 @@ def _slash_date(match: re.Match) -> str:
     return _day_month_year(day, month, year) or match.group(0)
 
 
+def _weekday_abbreviation(match: re.Match) -> str:
+    """The weekday's name; a period that ends the sentence stays."""
+    name = WEEKDAYS[match.group(1) or match.group(2)]
+    return name + "." if match.group(2) and not match.string[match.end():].strip() else name
+
+
 def _iso_date(match: re.Match) -> str:
     year, month, day = match.groups()
     return _day_month_year(int(day), int(month), year) or match.group(0)
@@ -637,7 +647,7 @@ def normalize_english(text: str) -> str:
     text = RATING_DECIMAL_PATTERN.sub(lambda m: f" {m.group(1)} out of {number_to_words(int(m.group(2)))} ", text)
     text = FEET_INCHES_PATTERN.sub(lambda m: f" {m.group(1)} foot {m.group(2)} ", text)
     text = WEEKDAY_RANGE_PATTERN.sub(lambda m: f"{WEEKDAYS[m.group(1)]} to {WEEKDAYS[m.group(2)]}", text)
-    text = WEEKDAY_ABBREVIATION_PATTERN.sub(lambda m: WEEKDAYS[m.group(1)], text)
+    text = WEEKDAY_ABBREVIATION_PATTERN.sub(_weekday_abbreviation, text)
     text = CODE_DIGITS_PATTERN.sub(lambda m: " " + digits_to_words(m.group(1)) + " ", text)
     text = FRACTION_PATTERN.sub(_fraction, text)
     text = MONTH_ABBREVIATION_PATTERN.sub(lambda m: MONTH_ABBREVIATIONS[m.group(1)], text)

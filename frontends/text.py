@@ -61,6 +61,14 @@ DEFAULT_ABBREVIATIONS = frozenset(
     }
 )
 
+# Weekday abbreviations: "Tue. March 3", "Wed. at noon", "Sat. 9 am" go on; "See you Wed. The ..." ends.
+# Their dot ends a sentence only before a capitalised word that is not a month.
+WEEKDAY_ABBREVIATIONS = frozenset({"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"})
+MONTH_WORDS = frozenset(
+    {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+)
+
 # Words before which an over-long clause may be split: a pause there
 # sounds natural.
 DEFAULT_CONJUNCTIONS = frozenset(
@@ -170,16 +178,23 @@ def split_sentences(text: str, abbreviations: frozenset[str] = DEFAULT_ABBREVIAT
     """Split normalised text at . ! ? that really end a sentence."""
     sentences = []
     current: list[str] = []
-    for token in text.split(" "):
-        if not token:
-            continue
+    tokens = [token for token in text.split(" ") if token]
+    for token, next_token in zip(tokens, [*tokens[1:], ""]):
         current.append(token)
-        if _ends_sentence(token, abbreviations):
+        if _ends_sentence(token, abbreviations) and not _weekday_goes_on(token, next_token):
             sentences.append(" ".join(current))
             current = []
     if current:
         sentences.append(" ".join(current))
     return sentences
+
+
+def _weekday_goes_on(token: str, next_token: str) -> bool:
+    """A capitalised weekday abbreviation's dot before a number, a lower-case word or a month."""
+    word = token.rstrip(".")
+    if not (token.endswith(".") and word[:1].isupper() and word.lower() in WEEKDAY_ABBREVIATIONS and next_token):
+        return False
+    return not next_token[0].isupper() or next_token.rstrip(".,").lower() in MONTH_WORDS
 
 
 def _ends_sentence(token: str, abbreviations: frozenset[str]) -> bool:

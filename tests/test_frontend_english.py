@@ -92,6 +92,9 @@ def test_normalize_whitespace_and_punct(raw, expected):
     ("Pens, paper etc. are here.", ["Pens, paper etc. are here."]),
     ("\"Stop!\" he said.", ["\"Stop!\"", "he said."]),
     ("no final mark", ["no final mark"]),
+    ("Tue. March 3 works. Wed. at noon too.", ["Tue. March 3 works.", "Wed. at noon too."]),
+    ("Open Sat. 9 to 5. See you Fri. The room is booked.", ["Open Sat. 9 to 5.", "See you Fri.", "The room is booked."]),
+    ("I love the Sun. It is warm.", ["I love the Sun.", "It is warm."]),
 ])
 def test_split_sentences(text, expected):
     assert split_sentences(text) == expected
@@ -564,12 +567,25 @@ def test_first_clause_latency(frontend):
     ("Turn onto Hwy 101, then the Pkwy.", "Turn onto highway one hundred one, then the parkway."),
     ("Acme Co., Widgets Ltd., and others.", "Acme company, Widgets limited, and others."),
     ("The sale ends Sun., Dec. 7.", "The sale ends Sunday, December seventh."),
-    ("Open Tue., Wed. and Fri.", "Open Tuesday, Wed. and Fri."),
+    ("Open Tue., Wed. and Fri.", "Open Tuesday, Wednesday and Friday."),
     ("We sat in the Sun.", "We sat in the Sun."),
 ])
 def test_file_names_roads_and_abbreviations_before_a_comma(frontend, text, expected):
     """Found by Whisper on new sentences: "report.pdf" was read "reportft", "Hwy" as "high", and an
     abbreviation's period before a comma ended the sentence there ("Sun., Dec. 7": a full stop after Sun)."""
+    assert " ".join(clause.text for clause in frontend.clauses(text)) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Tue. March 3 works for me.", "Tuesday March third works for me."),
+    ("Meet me on Wed. at noon.", "Meet me on Wednesday at noon."),
+    ("See you Fri. The room is booked.", "See you Friday. The room is booked."),
+    ("The shop opens Sat 10 to 4, closed Sun.", "The shop opens Saturday ten to four, closed Sun."),
+    ("Thurs. Dec. 4 and Mon Jan 5 are free.", "Thursday December fourth and Monday January fifth are free."),
+    ("The cat sat. Then it slept.", "The cat sat. Then it slept."),
+])
+def test_weekday_abbreviations_before_dates_and_words(frontend, text, expected):
+    """Found by Whisper: "Tue. March 3" was cut after "Tue." and read "too"; "Wed." was "wed"."""
     assert " ".join(clause.text for clause in frontend.clauses(text)) == expected
 
 
