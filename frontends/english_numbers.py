@@ -54,6 +54,16 @@ UNITS = {
     "mb": ("megabyte", "megabytes"),
     "gb": ("gigabyte", "gigabytes"),
     "tb": ("terabyte", "terabytes"),
+    "kbps": ("kilobit per second", "kilobits per second"),
+    "mbps": ("megabit per second", "megabits per second"),
+    "gbps": ("gigabit per second", "gigabits per second"),
+    "kb/s": ("kilobyte per second", "kilobytes per second"),
+    "mb/s": ("megabyte per second", "megabytes per second"),
+    "gb/s": ("gigabyte per second", "gigabytes per second"),
+    "mah": ("milliamp hour", "milliamp hours"),
+    "nm": ("nanometer", "nanometers"),
+    "kph": ("kilometer per hour", "kilometers per hour"),
+    "kcal": ("kilocalorie", "kilocalories"),
     "ms": ("millisecond", "milliseconds"),
     "sec": ("second", "seconds"),
     "secs": ("second", "seconds"),
@@ -248,6 +258,8 @@ UNIT_PATTERN = re.compile(
     re.IGNORECASE,
 )
 HASH_NUMBER_PATTERN = re.compile(r"#\s?(?=\d)")
+# "#accessibility", "#TBT", "#BlackHistoryMonth": a hashtag (the "#" was dropped, unheard); not "C#", not "page#top".
+HASHTAG_PATTERN = re.compile(r"(?<![\w#/.])#([A-Za-z][A-Za-z0-9_]*)")
 NUMBER_NO_PATTERN = re.compile(r"\bNo\.\s?(?=\d)")
 # Not part of a dotted sequence such as a version "1.2.3"; a sentence-final
 # dot after the digits is fine ("Pi is 3.14.").
@@ -567,6 +579,12 @@ def _slash_date(match: re.Match) -> str:
     return _day_month_year(day, month, year) or match.group(0)
 
 
+def _hashtag(match: re.Match) -> str:
+    """"hashtag", then the tag's words: split at underscores and where a capital follows a lower-case letter."""
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", match.group(1).replace("_", " "))
+    return f"hashtag {words}"
+
+
 def _weekday_abbreviation(match: re.Match) -> str:
     """The weekday's name; a period that ends the sentence stays."""
     name = WEEKDAYS[match.group(1) or match.group(2)]
@@ -667,6 +685,7 @@ def normalize_english(text: str) -> str:
     text = KEY_WORD_PATTERN.sub(lambda m: KEY_WORDS[m.group(1).lower()], text)
     text = NAME_TITLE_PATTERN.sub(_name_title, text)
     text = NUMBER_NO_PATTERN.sub("number ", text)
+    text = HASHTAG_PATTERN.sub(_hashtag, text)
     text = HASH_NUMBER_PATTERN.sub("number ", text)
     text = MONEY_PATTERN.sub(_money_or_scaled, text)
     text = SHORT_SCALE_PATTERN.sub(lambda m: f" {m.group(1)} {SCALE_WORDS[m.group(2)]} ", text)

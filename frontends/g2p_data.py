@@ -278,6 +278,25 @@ def g2p_tokens(text: str) -> list[str]:
     return TWEET_TOKENIZER.tokenize(text)
 
 
+def capitals_and_ending(word: str) -> tuple[str, str]:
+    """("GPU", "s") for "GPUs", ("CEO", "'s") for "CEO's", ("A", "'s") for "A's"; else (word, "").
+    A lone capital takes only "'s": "As" is a word."""
+    for ending, shortest in (("'s", 1), ("s", 2)):
+        capitals = word[:-len(ending)]
+        if (word.endswith(ending) and len(capitals) >= shortest and capitals.isascii() and capitals.isalpha()
+                and capitals.isupper()):
+            return capitals, ending
+    return word, ""
+
+
+def plural_ending(phones: list[str]) -> list[str]:
+    """-s/-'s as said after these sounds: "IRS's" -iz, "PDFs" -s, "GPUs" -z."""
+    last = phones[-1].rstrip("012")
+    if last in ("S", "Z", "SH", "ZH", "CH", "JH"):
+        return ["IH0", "Z"]
+    return ["S"] if last in ("P", "T", "K", "F", "TH") else ["Z"]
+
+
 class CorrectedG2p:
     """g2p_en.G2p with the 'read' homograph fixed and an injected POS tagger.
 
@@ -307,22 +326,24 @@ class CorrectedG2p:
         return phones[:-1]
 
     def spelled(self, word: str) -> list[str] | None:
-        """ARPAbet letter by letter for an acronym or a word without vowels, else None. A plural
-        "s" after capitals ("GPUs") is read as one."""
-        letters, plural = (word[:-1], True) if len(word) > 2 and word.endswith("s") and word[:-1].isupper() else (word, False)
-        if not letters.isascii() or not letters.isalpha() or len(letters) < 2:
+        """ARPAbet letter by letter for an acronym or a word without vowels, else None. The plural
+        or possessive of capitals ("GPUs", "PDFs", "CEO's", "IRS's") is the capitals' reading plus
+        its ending, unless the dictionary has the whole word ("DVDs", "NASA's")."""
+        capitals, ending = capitals_and_ending(word)
+        if ending and word.lower() not in self.inner.cmu:
+            stem = self.spelled(capitals) or list(self.inner.cmu[capitals.lower()][0])
+            return [*stem, *plural_ending(stem)]
+        if not word.isascii() or not word.isalpha() or len(word) < 2:
             return None
-        known = letters.lower() in self.inner.cmu
-        acronym = letters.isupper() and (not known or word in SPELLED_CAPITALS)
-        vowelless = VOWEL_LETTERS.search(letters.lower()) is None and not known
+        known = word.lower() in self.inner.cmu
+        acronym = word.isupper() and (not known or word in SPELLED_CAPITALS)
+        vowelless = VOWEL_LETTERS.search(word.lower()) is None and not known
         if not (acronym or vowelless):
             return None
         phones = []
-        for position, letter in enumerate(letters.lower()):
-            stress = "1" if position == len(letters) - 1 else "2"
+        for position, letter in enumerate(word.lower()):
+            stress = "1" if position == len(word) - 1 else "2"
             phones.extend(phone + stress if phone[0] in "AEIOU" else phone for phone in LETTER_NAMES[letter])
-        if plural:
-            phones.append("Z")
         return phones
 
     def word_phones(self, words: list[str], index: int, tag: str) -> list[str]:

@@ -280,6 +280,9 @@ def test_key_names_and_kitchen_units(text, expected):
     ("He is 6'2\" tall.", "He is six foot two tall."),
     ("Flight UA123 on an A380 with MP3s", "Flight UA one two three on an A three eight zero with MP three s"),
     ("Rated 4.5/5 stars", "Rated four point five out of five stars"),
+    ("Use #accessibility and #BlackHistoryMonth, not page#top or C#",
+     "Use hashtag accessibility and hashtag Black History Month, not page top or C sharp"),
+    ("150 Mbps down, 20 MB/s up", "one hundred fifty megabits per second down, twenty megabytes per second up"),
     ("$50k, $2.5M, €3bn; 7k fans and 2.3bn people; a 4K screen",
      "fifty thousand dollars, two point five million dollars, three billion euros; seven thousand fans and "
      "two point three billion people; a four K screen"),
@@ -295,6 +298,15 @@ def test_written_forms(text, expected):
     ("npm", "EH2 N P IY2 EH1 M"),
     ("NASA", "N AE1 S AH0"),      # in the dictionary: said as a word
     ("OK", "OW1 K EY1"),
+    # Plurals and possessives of capitals (Whisper heard "PDFs" as "feds", "APIs" as "apis"):
+    ("PDFs", "P IY2 D IY2 EH1 F S"),
+    ("APIs", "EY2 P IY2 AY1 Z"),
+    ("CEO's", "S IY1 IY2 OW1 Z"),
+    ("GPU's", "JH IY2 P IY2 Y UW1 Z"),
+    ("IRS's", "AY1 AA2 R EH1 S IH0 Z"),
+    ("A's", "EY1 Z"),
+    ("NASA's", "N AE1 S AH0 Z"),  # the dictionary has the whole word
+    ("As", "AE1 Z"),              # a word, not the letter's plural
 ])
 def test_acronyms_and_vowelless_words_are_spelled(g2p, text, expected):
     assert " ".join(g2p(text)) == expected
