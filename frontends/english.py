@@ -17,6 +17,7 @@ from frontends.g2p_data import g2p_tokens
 from frontends.text import (
     DEFAULT_MAX_CLAUSE_WORDS,
     first_clause_short,
+    first_group_size,
     group_short_clauses,
     normalize_whitespace_and_punct,
     split_clauses,
@@ -86,6 +87,12 @@ ARPABET_CONSONANTS = {
 # American flap: a T between a vowel (or vowel + R, "forty") and an
 # unstressed vowel is said as a tap, and espeak en-us writes it so.
 FLAP = "ɾ"
+# "button", "written", "certain", "frightened": espeak-ng (the voice's training phonemes) says a glottal
+# stop and a syllabic n where the dictionary has T AH0 N after a stressed vowel; a flap there made
+# "Button" heard as "that end". Spelled -tten, -tton, -ttan, -ten, -tain ("Latin", "Dayton" keep their t).
+GLOTTAL_N = "ʔn̩"
+GLOTTAL_N_SPELLING = re.compile(r"(?:tt[aeo]n|ten|tain)(?:s|ed|t|'s)?$")
+GLOTTAL_N_ENDINGS = ((), ("Z",), ("D",), ("T",))
 
 # Function words that CMUdict stresses but espeak-ng leaves unstressed, as
 # espeak-ng en-us writes them mid-sentence: (before a consonant, before a
@@ -240,7 +247,8 @@ class EnglishFrontend:
             clause_texts = split_clauses(normalize_english(sentence), self.max_clause_words)
             if first and first_clause_words:
                 clause_texts = first_clause_short(clause_texts, first_clause_words)
-                groups = [clause_texts[:1]] + group_short_clauses(clause_texts[1:], self.max_clause_words)
+                size = first_group_size(clause_texts, first_clause_words)
+                groups = [clause_texts[:size]] + group_short_clauses(clause_texts[size:], self.max_clause_words)
             else:
                 groups = group_short_clauses(clause_texts, self.max_clause_words)
             for group in groups:
@@ -347,10 +355,14 @@ def word_to_ipa(word: _Word, following: _Word | None, is_last: bool) -> str:
 def arpabet_to_ipa(phones: list[str], spelling: str | None = None) -> str:
     """Map one word's ARPAbet (with stress digits) to espeak-style IPA."""
     reduced = espeak_unstressed_vowels(phones, spelling or "")
+    glottal = _glottal_n_index(phones, spelling or "")
     pieces = []
     for index, phone in enumerate(phones):
         base, stress = phone.rstrip("012"), phone[len(phone.rstrip("012")):]
-        if base in ARPABET_VOWELS:
+        if glottal is not None and glottal <= index <= glottal + 2:
+            if index == glottal:
+                pieces.append(GLOTTAL_N)
+        elif base in ARPABET_VOWELS:
             stressed, unstressed = ARPABET_VOWELS[base]
             if base in VOWELS_BEFORE_R and index + 1 < len(phones) and phones[index + 1] == "R":
                 stressed = unstressed = VOWELS_BEFORE_R[base]
@@ -401,6 +413,16 @@ def espeak_unstressed_vowels(phones: list[str], spelling: str) -> dict[int, str]
     return reduced
 
 
+def _glottal_n_index(phones: list[str], spelling: str) -> int | None:
+    """Where T AH0 N becomes GLOTTAL_N in this word, or None."""
+    for ending in GLOTTAL_N_ENDINGS:
+        index = len(phones) - 3 - len(ending)
+        if (index >= 1 and tuple(phones[index + 3:]) == ending and phones[index:index + 3] == ["T", "AH0", "N"]
+                and _is_flapped(phones, index) and GLOTTAL_N_SPELLING.search(spelling.lower())):
+            return index
+    return None
+
+
 def _follows_primary(phones: list[str], index: int) -> bool:
     """Whether the vowel before this one is the word's primary stress."""
     previous = [phone for phone in phones[:index] if _is_vowel(phone)]
@@ -426,7 +448,7 @@ def _is_flapped(phones: list[str], index: int) -> bool:
 
 def all_output_symbols() -> set[str]:
     """Every single symbol the front-end can emit (for checking a voice's map)."""
-    texts = [FLAP, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION, "ɐ", "ʌ", "ᵻ", "ɪ"]
+    texts = [FLAP, GLOTTAL_N, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION, "ɐ", "ʌ", "ᵻ", "ɪ"]
     for stressed, unstressed in ARPABET_VOWELS.values():
         texts += [stressed, unstressed]
     texts += list(ARPABET_CONSONANTS.values())
