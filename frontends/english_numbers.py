@@ -211,6 +211,8 @@ DIMENSION_PATTERN = re.compile(r"(?<=\d)\s*x\s*(?=\d)")
 # 6'2" -> six foot two
 FEET_INCHES_PATTERN = re.compile(r"\b(\d{1,2})['′]\s?(\d{1,2})(?:\"|″|'')")
 # "UA123", "A380": digits glued to letters are a code, read digit by digit.
+# "CO2", "NO2", "PS5": capitals glued to digits are letters ("CO" and "NO" were read as words).
+CAPITALS_BEFORE_DIGITS_PATTERN = re.compile(r"\b([A-Z]{2,3})(?=\d)")
 CODE_DIGITS_PATTERN = re.compile(r"(?<=[A-Za-z])(?<!\dx)(\d{3,})\b")   # not 1920x1080
 WEEKDAYS = {"Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednesday", "Thu": "Thursday",
             "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Sat": "Saturday", "Sun": "Sunday"}
@@ -667,6 +669,7 @@ def normalize_english(text: str) -> str:
     text = WEEKDAY_RANGE_PATTERN.sub(lambda m: f"{WEEKDAYS[m.group(1)]} to {WEEKDAYS[m.group(2)]}", text)
     text = WEEKDAY_ABBREVIATION_PATTERN.sub(_weekday_abbreviation, text)
     text = CODE_DIGITS_PATTERN.sub(lambda m: " " + digits_to_words(m.group(1)) + " ", text)
+    text = CAPITALS_BEFORE_DIGITS_PATTERN.sub(lambda m: " ".join(m.group(1)) + " ", text)
     text = FRACTION_PATTERN.sub(_fraction, text)
     text = MONTH_ABBREVIATION_PATTERN.sub(lambda m: MONTH_ABBREVIATIONS[m.group(1)], text)
     text = MONTH_DAY_PATTERN.sub(lambda m: f"{m.group(1)} {ordinal_to_words(int(m.group(2)))}", text)

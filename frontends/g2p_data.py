@@ -79,8 +79,8 @@ LETTER_NAMES = {
     "s": ["EH", "S"], "t": ["T", "IY"], "u": ["Y", "UW"], "v": ["V", "IY"],
     "w": ["D", "AH", "B", "AH", "L", "Y", "UW"], "x": ["EH", "K", "S"], "y": ["W", "AY"], "z": ["Z", "IY"],
 }
-# All-capitals words the dictionary has as another word: "ID" is not "id".
-SPELLED_CAPITALS = frozenset({"ID", "IDs"})
+# All-capitals words the dictionary has as another word: "ID" is not "id", "EST" (a time zone) not "est".
+SPELLED_CAPITALS = frozenset({"ID", "IDs", "EST", "EDT", "PST", "PDT", "CST", "CDT", "MST", "MDT", "BST", "CET", "IST"})
 # CMUdict entries that listeners (and Whisper) misheard: "email" stressed on its second syllable
 # ("by email" was heard as "by mail" in 2 of 2 takes); Americans say EE-mail.
 PRONUNCIATION_FIXES = {

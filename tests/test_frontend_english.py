@@ -278,11 +278,12 @@ def test_key_names_and_kitchen_units(text, expected):
     ("a 16:9 screen, a 3:1 ratio", "a sixteen to nine screen, a three to one ratio"),
     ("a 5 x 10 grid at 1920x1080", "a five by ten grid at one thousand nine hundred twenty by one thousand eighty"),
     ("He is 6'2\" tall.", "He is six foot two tall."),
-    ("Flight UA123 on an A380 with MP3s", "Flight UA one two three on an A three eight zero with MP three s"),
+    ("Flight UA123 on an A380 with MP3s", "Flight UA one two three on an A three eight zero with M P three s"),
     ("Rated 4.5/5 stars", "Rated four point five out of five stars"),
     ("Use #accessibility and #BlackHistoryMonth, not page#top or C#",
      "Use hashtag accessibility and hashtag Black History Month, not page top or C sharp"),
     ("150 Mbps down, 20 MB/s up", "one hundred fifty megabits per second down, twenty megabytes per second up"),
+    ("CO2, NO2 and H2O on a PS5", "C O two, N O two and H two O on a P S five"),
     ("$50k, $2.5M, €3bn; 7k fans and 2.3bn people; a 4K screen",
      "fifty thousand dollars, two point five million dollars, three billion euros; seven thousand fans and "
      "two point three billion people; a four K screen"),
@@ -307,6 +308,7 @@ def test_written_forms(text, expected):
     ("A's", "EY1 Z"),
     ("NASA's", "N AE1 S AH0 Z"),  # the dictionary has the whole word
     ("As", "AE1 Z"),              # a word, not the letter's plural
+    ("EST", "IY2 EH2 S T IY1"),   # a time zone, not "est"
 ])
 def test_acronyms_and_vowelless_words_are_spelled(g2p, text, expected):
     assert " ".join(g2p(text)) == expected
