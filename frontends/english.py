@@ -448,7 +448,8 @@ def _is_flapped(phones: list[str], index: int) -> bool:
 
 def all_output_symbols() -> set[str]:
     """Every single symbol the front-end can emit (for checking a voice's map)."""
-    texts = [FLAP, GLOTTAL_N, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION, "ɐ", "ʌ", "ᵻ", "ɪ"]
+    texts = [FLAP, GLOTTAL_N, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION,
+             "ɐ", "ʌ", "ᵻ", "ɪ"]
     for stressed, unstressed in ARPABET_VOWELS.values():
         texts += [stressed, unstressed]
     texts += list(ARPABET_CONSONANTS.values())

@@ -211,9 +211,9 @@ DIMENSION_PATTERN = re.compile(r"(?<=\d)\s*x\s*(?=\d)")
 # 6'2" -> six foot two
 FEET_INCHES_PATTERN = re.compile(r"\b(\d{1,2})['′]\s?(\d{1,2})(?:\"|″|'')")
 # "UA123", "A380": digits glued to letters are a code, read digit by digit.
+CODE_DIGITS_PATTERN = re.compile(r"(?<=[A-Za-z])(?<!\dx)(\d{3,})\b")   # not 1920x1080
 # "CO2", "NO2", "PS5": capitals glued to digits are letters ("CO" and "NO" were read as words).
 CAPITALS_BEFORE_DIGITS_PATTERN = re.compile(r"\b([A-Z]{2,3})(?=\d)")
-CODE_DIGITS_PATTERN = re.compile(r"(?<=[A-Za-z])(?<!\dx)(\d{3,})\b")   # not 1920x1080
 WEEKDAYS = {"Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednesday", "Thu": "Thursday",
             "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Sat": "Saturday", "Sun": "Sunday"}
 WEEKDAY = "(" + "|".join(WEEKDAYS) + ")"
