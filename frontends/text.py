@@ -302,9 +302,9 @@ def first_clause_short(clauses: list[str], max_words: int = DEFAULT_FIRST_CLAUSE
 def first_group_size(clauses: list[str], max_words: int = DEFAULT_FIRST_CLAUSE_WORDS) -> int:
     """How many of the first sentence's clauses go into the first synthesis unit. A first clause of
     FIRST_CLAUSE_MIN_WORDS or more stands alone for quick audio; a shorter one ("Button,", "Link,")
-    takes the clauses after it while the unit stays within max_words + FIRST_CLAUSE_SLACK: spoken
-    alone, the rest of "Button, Submit, dimmed." started afresh and was heard as "right and submit"
-    or "to admit" (Whisper, 2 of 3 takes; 0 of 3 as one unit)."""
+    takes the clauses after it while the unit stays within max_words + FIRST_CLAUSE_SLACK: with
+    "Button," spoken alone, the rest of "Button, Submit, dimmed." started afresh (Whisper, 8 takes:
+    29 % WER on it, 17 % as one unit; 14 screen-reader strings 7.5 % -> 5.9 %)."""
     count, words = 1, len(clauses[0].split()) if clauses else 0
     if words >= FIRST_CLAUSE_MIN_WORDS:
         return count
