@@ -87,6 +87,9 @@ ARPABET_CONSONANTS = {
 # American flap: a T between a vowel (or vowel + R, "forty") and an
 # unstressed vowel is said as a tap, and espeak en-us writes it so.
 FLAP = "ɾ"
+# An r-coloured vowel before another vowel keeps its r as a consonant, as espeak-ng writes it: "current"
+# kˈɜːɹənt, "memory" mˈɛmɚɹi, "hurry" hˈɜːɹi (without it "current" was kˈɜːənt, "hurry" hˈɜːi).
+LINKING_R = "ɹ"
 # "button", "written", "certain", "frightened": espeak-ng (the voice's training phonemes) says a glottal
 # stop and a syllabic n where the dictionary has T AH0 N after a stressed vowel; a flap there made
 # "Button" heard as "that end". Spelled -tten, -tton, -ttan, -ten, -tain ("Latin", "Dayton" keep their t).
@@ -376,6 +379,8 @@ def arpabet_to_ipa(phones: list[str], spelling: str | None = None) -> str:
                 pieces.append(STRESS_MARKS[stress] + stressed)
             else:
                 pieces.append(unstressed)
+            if base == "ER" and index + 1 < len(phones) and _is_vowel(phones[index + 1]):
+                pieces.append(LINKING_R)
         elif base == "T" and _is_flapped(phones, index):
             pieces.append(FLAP)
         elif base in ARPABET_CONSONANTS:

@@ -398,6 +398,7 @@ def test_ids_match_piper(frontend, phoneme_id_map):
     ("Turn left at the second traffic light.", "tˈɜːn lˈɛft æt ðə sˈɛkənd tɹˈæfɪk lˈaɪt."),
     ("Not at all,", "nˌɑːt æɾ ˈɔːl,"),
     ("button written certain", "bˈʌʔn̩ ɹˈɪʔn̩ sˈɜːʔn̩"),
+    ("current hurry memory tapering", "kˈɜːɹənt hˈɜːɹi mˈɛmɚɹi tˈeɪpɚɹɪŋ"),
     ("frightened buttons Manhattan patent", "fɹˈaɪʔn̩d bˈʌʔn̩z mænhˈæʔn̩ pˈæʔn̩t"),
     ("Where are you from?", "wˌɛɹ ɑːɹ juː fɹʌm?"),
     ("She sells sea shells by the sea shore.", "ʃiː sˈɛlz sˈiː ʃˈɛlz baɪ ðə sˈiː ʃˈɔːɹ."),
