@@ -58,6 +58,10 @@ ARPABET_VOWELS = {
 # Before R, espeak en-us writes the NEAR and CURE vowels short:
 # "here" hˈɪɹ (CMUdict HH IY1 R), "tour" tˈʊɹ (CMUdict T UW1 R).
 VOWELS_BEFORE_R = {"IY": "ɪ", "UW": "ʊ"}
+# espeak-ng keeps the FORCE vowel apart from NORTH: "more", "board", "four", "report" have oːɹ, "north",
+# "for", "short" ɔːɹ; the dictionary has AO R for both. The voice learned the split; by spelling here.
+FORCE_VOWEL = "oː"
+FORCE_SPELLING = re.compile(r"oar|oor|our|ore(?:s|d|ly)?$|port")
 ARPABET_CONSONANTS = {
     "B": "b",
     "CH": "tʃ",
@@ -369,6 +373,9 @@ def arpabet_to_ipa(phones: list[str], spelling: str | None = None) -> str:
             stressed, unstressed = ARPABET_VOWELS[base]
             if base in VOWELS_BEFORE_R and index + 1 < len(phones) and phones[index + 1] == "R":
                 stressed = unstressed = VOWELS_BEFORE_R[base]
+            if (base == "AO" and index + 1 < len(phones) and phones[index + 1] == "R"
+                    and FORCE_SPELLING.search((spelling or "").lower())):
+                stressed = unstressed = FORCE_VOWEL
             if index in reduced:
                 pieces.append(reduced[index])
             elif stress == "2" and base == "IY" and index == len(phones) - 1 and any(p.endswith("1") for p in phones):
@@ -453,7 +460,7 @@ def _is_flapped(phones: list[str], index: int) -> bool:
 
 def all_output_symbols() -> set[str]:
     """Every single symbol the front-end can emit (for checking a voice's map)."""
-    texts = [FLAP, GLOTTAL_N, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION,
+    texts = [FLAP, GLOTTAL_N, LINKING_R, FORCE_VOWEL, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION,
              "ɐ", "ʌ", "ᵻ", "ɪ"]
     for stressed, unstressed in ARPABET_VOWELS.values():
         texts += [stressed, unstressed]
