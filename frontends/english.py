@@ -356,6 +356,8 @@ def word_to_ipa(word: _Word, following: _Word | None, is_last: bool) -> str:
         ipa = WORD_FINAL_T.sub(FLAP, ipa)
     if before_vowel and ipa.endswith(I_VOWEL_ENDINGS) and not ipa.endswith(DIPHTHONG_ENDINGS):
         ipa += LINKING_GLIDE
+    if before_vowel and ipa.endswith("ɚ"):
+        ipa += LINKING_R      # across words too: "after all" ˈæftɚɹ ˈɔːl, "water over" wˈɔːɾɚɹ ˈoʊvɚ
     return ipa
 
 
@@ -460,8 +462,8 @@ def _is_flapped(phones: list[str], index: int) -> bool:
 
 def all_output_symbols() -> set[str]:
     """Every single symbol the front-end can emit (for checking a voice's map)."""
-    texts = [FLAP, GLOTTAL_N, LINKING_R, FORCE_VOWEL, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ", *SPOKEN_PUNCTUATION,
-             "ɐ", "ʌ", "ᵻ", "ɪ"]
+    texts = [FLAP, GLOTTAL_N, LINKING_R, FORCE_VOWEL, LINKING_GLIDE, PRIMARY_STRESS, SECONDARY_STRESS, " ",
+             *SPOKEN_PUNCTUATION, "ɐ", "ʌ", "ᵻ", "ɪ"]
     for stressed, unstressed in ARPABET_VOWELS.values():
         texts += [stressed, unstressed]
     texts += list(ARPABET_CONSONANTS.values())

@@ -400,6 +400,7 @@ def test_ids_match_piper(frontend, phoneme_id_map):
     ("button written certain", "bˈʌʔn̩ ɹˈɪʔn̩ sˈɜːʔn̩"),
     ("current hurry memory tapering", "kˈɜːɹənt hˈɜːɹi mˈɛmɚɹi tˈeɪpɚɹɪŋ"),
     ("more board four report north short", "mˈoːɹ bˈoːɹd fˈoːɹ ɹᵻpˈoːɹt nˈɔːɹθ ʃˈɔːɹt"),
+    ("After all, the other apps", "ˈæftɚɹ ˈɔːl, ðɪʲ ˈʌðɚɹ ˈæps"),
     ("frightened buttons Manhattan patent", "fɹˈaɪʔn̩d bˈʌʔn̩z mænhˈæʔn̩ pˈæʔn̩t"),
     ("Where are you from?", "wˌɛɹ ɑːɹ juː fɹʌm?"),
     ("She sells sea shells by the sea shore.", "ʃiː sˈɛlz sˈiː ʃˈɛlz baɪ ðə sˈiː ʃˈoːɹ."),
