@@ -400,7 +400,8 @@ def arpabet_to_ipa(phones: list[str], spelling: str | None = None) -> str:
 def espeak_unstressed_vowels(phones: list[str], spelling: str) -> dict[int, str]:
     """Unstressed vowels espeak-ng (en-us) writes differently from the dictionary's schwa or short i,
     by spelling: {index in phones: IPA}. From a word-by-word comparison with espeak over the bench
-    and evaluation texts: initial a- is ɐ ("about", "again"), initial u- ʌ ("until"); the first vowel
+    and evaluation texts: initial a- is ɐ ("about", "again"), initial u- ʌ ("until"), initial ex-, es-
+    and en- before a consonant ɛ ("example", "escape", "entire"; "enough", "effect" keep ɪ); the first vowel
     of de-/re- ("degrees", "remember") and of the suffixes -ed/-es ("expected", "images") is ᵻ
     (be- varies: "before" bᵻ, "because" bɪ); -age, -et after a consonant, -est, -id have ɪ
     ("message", "ticket", "nearest", "rapid"; "quiet" keeps ə)."""
@@ -411,6 +412,9 @@ def espeak_unstressed_vowels(phones: list[str], spelling: str) -> dict[int, str]
     first = vowels[0]
     if phones[first] == "AH0" and first == 0 and spelling[0] in "au":
         reduced[first] = "ɐ" if spelling[0] == "a" else "ʌ"
+    if (phones[first] == "IH0" and first == 0 and len(vowels) > 1
+            and (spelling[:2] in ("ex", "es") or (spelling[:2] == "en" and spelling[2:3] not in "aeiouy"))):
+        reduced[first] = "ɛ"
     if (first == 1 and len(vowels) > 1 and phones[first] in ("IH0", "IY0", "AH0")
             and spelling[:2] in ("de", "re")):
         reduced[first] = "ᵻ"
