@@ -9,6 +9,8 @@ import math
 import re
 import unicodedata
 
+from frontends.english_numbers import MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS
+
 # Characters replaced by plain ASCII before anything else looks at the text.
 # Curly quotes and dashes would otherwise be dropped as stray symbols.
 ASCII_EQUIVALENTS = {
@@ -62,12 +64,10 @@ DEFAULT_ABBREVIATIONS = frozenset(
 )
 
 # Weekday abbreviations: "Tue. March 3", "Wed. at noon", "Sat. 9 am" go on; "See you Wed. The ..." ends.
-# Their dot ends a sentence only before a capitalised word that is not a month.
-WEEKDAY_ABBREVIATIONS = frozenset({"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"})
-MONTH_WORDS = frozenset(
-    {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
-)
+# Their dot ends a sentence only before a capitalised word that is not a month (English defaults, like
+# DEFAULT_ABBREVIATIONS; the names come from english_numbers, which reads them).
+WEEKDAY_ABBREVIATIONS = frozenset(name.lower() for name in WEEKDAYS)
+MONTH_WORDS = frozenset(name.lower() for name in [*MONTHS, *MONTH_ABBREVIATIONS])
 
 # Words before which an over-long clause may be split: a pause there
 # sounds natural.
